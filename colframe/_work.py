@@ -1,0 +1,121 @@
+"""The per-chunk work function and the partial result it returns.
+
+``ProcessChunk`` is what executors ship to workers (once per worker): it opens
+one chunk as virtual NanoEvents, calls the processor, and returns a
+:class:`Partial` carrying the output and what the chunk cost.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .accumulate import add, merge_streaming, nbytes
+from .errors import ProcessorOutputError
+from .plan import WorkItem
+from .preprocess import open_tree
+
+__all__ = ["Partial", "ProcessChunk", "merge_partials"]
+
+
+@dataclass
+class Partial:
+    """A processor output plus the bookkeeping of the chunks merged into it."""
+
+    out: Any
+    chunks: int = 1
+    events: int = 0
+    bytesread: int = 0
+    columns: set[str] = field(default_factory=set)
+    processtime: float = 0.0
+    cputime: float = 0.0
+
+    def __iadd__(self, other: Partial) -> Partial:
+        self.out = add(self.out, other.out)
+        self.chunks += other.chunks
+        self.events += other.events
+        self.bytesread += other.bytesread
+        self.columns |= other.columns
+        self.processtime += other.processtime
+        self.cputime += other.cputime
+        return self
+
+    @property
+    def nbytes(self) -> int:
+        return nbytes(self.out)
+
+
+def merge_partials(refs: list) -> Partial:
+    """Merge task body: stream the referenced partials into one (runs on workers)."""
+    return merge_streaming(refs)
+
+
+@dataclass
+class ProcessChunk:
+    """Run ``processor`` on one :class:`WorkItem` (picklable; built once per run)."""
+
+    processor: Any
+    schema: type
+    uproot_options: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, item: WorkItem) -> Partial:
+        try:
+            return self._run(item)
+        except Exception as exc:
+            exc.add_note(f"while processing chunk {item.describe()}")
+            raise
+
+    def _run(self, item: WorkItem) -> Partial:
+        from coffea.nanoevents import NanoEventsFactory
+
+        tic, cpu = time.perf_counter(), time.process_time()
+        file, _ = open_tree(item.filename, item.treename, **self.uproot_options)
+        with file:
+            access_log: list = []
+            events = NanoEventsFactory.from_root(
+                file=file,
+                treepath=item.treename,
+                schemaclass=self.schema,
+                metadata=_metadata(item),
+                access_log=access_log,
+                mode="virtual",
+                entry_start=item.entrystart,
+                entry_stop=item.entrystop,
+            ).events()
+            process = getattr(self.processor, "process", self.processor)
+            out = process(events)
+            if out is None:
+                msg = (
+                    f"{_name(self.processor)} returned None; process(events) must return its "
+                    f"output (a dict of histograms, counters, ...)"
+                )
+                raise ProcessorOutputError(msg)
+            return Partial(
+                out,
+                events=len(item),
+                bytesread=int(file.file.source.num_requested_bytes),
+                columns={entry.branch for entry in access_log},
+                processtime=time.perf_counter() - tic,
+                cputime=time.process_time() - cpu,
+            )
+
+
+def _metadata(item: WorkItem) -> dict[str, Any]:
+    metadata = {
+        "dataset": item.dataset,
+        "filename": item.filename,
+        "treename": item.treename,
+        "entrystart": item.entrystart,
+        "entrystop": item.entrystop,
+        "fileuuid": item.fileuuid,
+    }
+    if item.usermeta:
+        metadata.update(item.usermeta)
+    return metadata
+
+
+def _name(processor: Any) -> str:
+    cls = processor if isinstance(processor, type) else type(processor)
+    name = getattr(processor, "__qualname__", None) or cls.__qualname__
+    return f"processor {name}"

@@ -1,0 +1,63 @@
+"""Exception types raised by colframe.
+
+Every error a user can hit derives from :class:`ColframeError`, so
+``except colframe.errors.ColframeError`` catches colframe's own failures and
+nothing else.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChunkError",
+    "ColframeError",
+    "ExecutorError",
+    "FilesetError",
+    "MergeError",
+    "ProcessorOutputError",
+    "TreeNotFoundError",
+]
+
+
+class ColframeError(Exception):
+    """Base class of every error colframe raises on purpose."""
+
+
+class FilesetError(ColframeError, ValueError):
+    """A fileset specification is malformed; the message names the dataset and key."""
+
+
+class ExecutorError(ColframeError, ValueError):
+    """An executor name or option is not valid."""
+
+
+class ProcessorOutputError(ColframeError, TypeError):
+    """The processor returned something colframe cannot merge (None, or not addable)."""
+
+
+class MergeError(ColframeError, TypeError):
+    """Two partial outputs could not be added together."""
+
+
+class ChunkError(ColframeError):
+    """A chunk failed for good and the run was stopped.
+
+    ``failure`` holds the :class:`colframe.report.ChunkFailure` (file, entry
+    range, exception type, message and traceback) and ``report`` the run report
+    up to the failure.
+    """
+
+    def __init__(self, message: str, failure=None, report=None) -> None:
+        super().__init__(message)
+        self.failure = failure
+        self.report = report
+
+
+class TreeNotFoundError(ColframeError, KeyError, OSError):
+    """A file holds no tree of the requested name; the message suggests the closest.
+
+    It is an OSError so that ``skipbadfiles=True`` skips such files like other
+    unreadable ones.
+    """
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""

@@ -1,0 +1,162 @@
+"""The executor interface, the single retry layer, and the registry of executors.
+
+An executor runs picklable functions on work items and knows nothing about
+physics. The Runner only uses what is defined here:
+
+- ``with executor:`` starts and stops pools, clients, managers, workers;
+- ``submit(function, arg, kind=..., keep=...)`` returns a :class:`Task`;
+  with ``keep=True`` the output stays where it was made (spool file, worker
+  memory) and the task's result is a ref to it;
+- ``wait(tasks)`` returns finished ``(task, Result)`` pairs, retrying failed
+  tasks itself (the ONE retry layer) until ``retries`` is used up;
+- ``submit_all(function, items)`` streams results in completion order;
+- capability attributes (``merges_remotely``, ``slots``), never type checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+from ..errors import ExecutorError
+from ._result import Err, Ok, Result
+
+__all__ = ["Executor", "Task", "executor_names", "get_executor", "register"]
+
+
+@dataclass(eq=False)
+class Task:
+    """One submitted call; ``attempts`` grows when the executor retries it."""
+
+    function: Callable[[Any], Any]
+    arg: Any
+    kind: str
+    keep: bool
+    attempts: int = 1
+    handle: Any = field(default=None, repr=False)
+
+
+class Executor(ABC):
+    """Base class of colframe executors. Subclasses implement the four hooks."""
+
+    name: ClassVar[str] = ""
+    #: whether merge tasks run in workers (True) or in the driver process (False)
+    merges_remotely: ClassVar[bool] = False
+
+    def __init__(self, retries: int = 2) -> None:
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            msg = f"retries must be an integer >= 0, got {retries!r}"
+            raise ExecutorError(msg)
+        self.retries = retries
+        self._depth = 0
+
+    # lifetime -------------------------------------------------------------
+    def __enter__(self):
+        if self._depth == 0:
+            self.start()
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self.stop(abort=exc_info[0] is not None)
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start pools, clients or workers."""
+
+    @abstractmethod
+    def stop(self, abort: bool = False) -> None:
+        """Stop everything; with ``abort`` do not wait for tasks in flight."""
+
+    @property
+    @abstractmethod
+    def slots(self) -> int:
+        """How many tasks can run at once."""
+
+    # task hooks -------------------------------------------------------------
+    @abstractmethod
+    def _launch(self, task: Task) -> None:
+        """Start ``task`` (set ``task.handle``)."""
+
+    @abstractmethod
+    def _collect(self, tasks: list[Task], timeout: float | None) -> list[tuple[Task, Result]]:
+        """Wait until at least one of ``tasks`` finished (or ``timeout``); return them."""
+
+    def fetch(self, ref: Any) -> Any:
+        """The value behind a ref returned by a ``keep=True`` task."""
+        return ref.load()
+
+    # what the Runner uses ---------------------------------------------------
+    def submit(self, function, arg: Any, *, kind: str = "process", keep: bool = False) -> Task:
+        """Start ``function(arg)``; with ``keep`` the result is a ref to the stored output."""
+        task = Task(function, arg, kind, keep)
+        self._launch(task)
+        return task
+
+    def wait(self, tasks: Iterable[Task], timeout: float | None = None) -> list[tuple[Task, Result]]:
+        """Finished tasks among ``tasks``; failed ones are retried here, up to ``retries``."""
+        finished = []
+        for task, result in self._collect(list(tasks), timeout):
+            if isinstance(result, Err):
+                failure = result.failure
+                if failure.retryable and task.attempts <= self.retries:
+                    task.attempts += 1
+                    self._launch(task)
+                    continue
+                result = Err(dataclasses.replace(failure, attempts=task.attempts))
+            finished.append((task, result))
+        return finished
+
+    def submit_all(
+        self, function, items: Iterable[Any], *, kind: str = "process"
+    ) -> Iterator[tuple[Any, Result]]:
+        """Run ``function`` on every item; yield ``(item, Result)`` in completion order."""
+        queue = list(items)
+        queue.reverse()
+        pending: list[Task] = []
+        limit = 2 * self.slots
+        while queue or pending:
+            while queue and len(pending) < limit:
+                pending.append(self.submit(function, queue.pop(), kind=kind))
+            for task, result in self.wait(pending):
+                pending.remove(task)
+                yield task.arg, result
+
+
+# registry -----------------------------------------------------------------
+_BUILTIN: dict[str, str] = {
+    "iterative": "colframe.executors.iterative:IterativeExecutor",
+    "futures": "colframe.executors.futures:FuturesExecutor",
+}
+
+
+def register(name: str, target: str) -> None:
+    """Register an executor class by ``"module:Class"`` under ``name``."""
+    _BUILTIN[name] = target
+
+
+def executor_names() -> list[str]:
+    """Known executor names: built-ins plus ``colframe.executors`` entry points."""
+    names = set(_BUILTIN) | {ep.name for ep in entry_points(group="colframe.executors")}
+    return sorted(names)
+
+
+def get_executor(name: str, **options: Any) -> Executor:
+    """Build an executor from its registered name, e.g. ``get_executor("futures", workers=4)``."""
+    target = _BUILTIN.get(name)
+    if target is None:
+        matches = [ep for ep in entry_points(group="colframe.executors") if ep.name == name]
+        if not matches:
+            msg = f"unknown executor {name!r}; known executors: {', '.join(executor_names())}"
+            raise ExecutorError(msg)
+        cls = matches[0].load()
+    else:
+        module, _, attr = target.partition(":")
+        cls = getattr(__import__(module, fromlist=[attr]), attr)
+    return cls(**options)

@@ -1,0 +1,123 @@
+"""The run report: what was processed, what was retried, what failed and why."""
+
+from __future__ import annotations
+
+import traceback as tb
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ChunkFailure", "RunReport"]
+
+
+@dataclass(frozen=True)
+class ChunkFailure:
+    """A task that failed for good: what it was, and the exception that ended it.
+
+    ``item`` is the :class:`~colframe.plan.WorkItem` (processing), the
+    :class:`~colframe.fileset.FileSpec` (preprocessing) or a description of the
+    merge. ``exc_types`` holds the classes of the exception and of its causes, so
+    ``skipbadfiles`` can match a wrapped OSError.
+    """
+
+    item: Any
+    kind: str
+    exc_type: str
+    message: str
+    traceback: str
+    exc_types: tuple[type, ...] = ()
+    retryable: bool = True
+    attempts: int = 1
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, item: Any, kind: str, retryable: bool):
+        """Capture ``exc`` (with its cause chain and traceback) as picklable data."""
+        chain: list[type] = []
+        seen: BaseException | None = exc
+        while seen is not None and len(chain) < 16:
+            chain.append(type(seen))
+            seen = seen.__cause__ or seen.__context__
+        return cls(
+            item=item,
+            kind=kind,
+            exc_type=f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins."),
+            message=str(exc),
+            traceback="".join(tb.format_exception(exc)),
+            exc_types=tuple(chain),
+            retryable=retryable,
+        )
+
+    def matches(self, types: tuple[type[BaseException], ...]) -> bool:
+        """Whether the exception or any exception in its cause chain is one of ``types``."""
+        return any(issubclass(t, types) for t in self.exc_types)
+
+    def where(self) -> str:
+        """The file, tree and entry range (or merge) this failure is about."""
+        describe = getattr(self.item, "describe", None)
+        if callable(describe):
+            return describe()
+        path = getattr(self.item, "path", None)
+        if path is not None:
+            return f"file={path} tree={getattr(self.item, 'treename', '?')}"
+        return str(self.item)
+
+    def describe(self) -> str:
+        """One line: where, and the cause."""
+        return f"{self.kind} {self.where()}: {self.exc_type}: {self.message}"
+
+
+@dataclass
+class RunReport:
+    """What a run did. Returned by ``Runner(savemetrics=True)`` as ``(output, report)``.
+
+    Every chunk of the plan is counted exactly once in ``chunks_ok``,
+    ``chunks_failed`` or ``chunks_skipped``; ``chunks_retried`` counts chunks
+    that needed more than one attempt (including resubmission after a worker died).
+    """
+
+    executor: str = ""
+    files_total: int = 0
+    files_from_cache: int = 0
+    files_skipped: int = 0
+    chunks_total: int = 0
+    chunks_ok: int = 0
+    chunks_retried: int = 0
+    chunks_failed: int = 0
+    chunks_skipped: int = 0
+    merges: int = 0
+    events_total: int = 0
+    events_processed: int = 0
+    bytes_read: int = 0
+    columns: list[str] = field(default_factory=list)
+    failures: list[ChunkFailure] = field(default_factory=list)
+    skipped: list[ChunkFailure] = field(default_factory=list)
+    wall_seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        """True when every planned chunk was processed and merged."""
+        return self.chunks_ok == self.chunks_total and not self.failures and not self.skipped
+
+    def summary(self) -> str:
+        """A short multi-line text for terminals and logs."""
+        wall = sum(self.wall_seconds.values())
+        rate = self.events_processed / wall if wall > 0 else 0.0
+        lines = [
+            f"executor: {self.executor}",
+            f"files: {self.files_total} ({self.files_from_cache} metadata from cache, "
+            f"{self.files_skipped} skipped)",
+            f"chunks: {self.chunks_total} planned, {self.chunks_ok} ok, "
+            f"{self.chunks_retried} retried, {self.chunks_failed} failed, "
+            f"{self.chunks_skipped} skipped; {self.merges} merges",
+            f"events: {self.events_processed:,} processed of {self.events_total:,}",
+            f"read: {self.bytes_read / 1e6:,.1f} MB in {len(self.columns)} columns",
+            "wall: "
+            + ", ".join(f"{k} {v:.2f}s" for k, v in self.wall_seconds.items())
+            + f" ({rate:,.0f} events/s)",
+            "cpu: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.cpu_seconds.items()),
+        ]
+        for failure in self.failures:
+            lines.append(f"FAILED  {failure.describe()}")
+        for failure in self.skipped:
+            lines.append(f"SKIPPED {failure.describe()}")
+        return "\n".join(lines)

@@ -1,0 +1,223 @@
+"""The Runner: fileset → plan → execute → merge → postprocess → output (+ report)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ._work import ProcessChunk
+from .errors import ChunkError, ExecutorError
+from .executors._base import Executor, get_executor
+from .executors._result import Err
+from .executors.iterative import IterativeExecutor
+from .fileset import Dataset, FileSpec, normalize_fileset
+from .plan import FileMeta, files_to_preprocess, make_work_items
+from .preprocess import MetadataCache, fetch_metadata
+from .progress import make_progress
+from .report import ChunkFailure, RunReport
+from .schedule import run_chunks
+
+__all__ = ["Runner"]
+
+_DEFAULT_SCHEMA = object()
+
+
+class Runner:
+    """Run a processor over a fileset through an executor.
+
+    Args:
+        executor: an :class:`~colframe.executors.Executor`, or a registered name
+            ("iterative", "futures", ...). Default: IterativeExecutor.
+        schema: NanoEvents schema class (default ``NanoAODSchema``).
+        chunksize: target entries per chunk (chunks of a file are near-equal).
+        maxchunks: at most this many chunks per dataset (for quick tests).
+        skipbadfiles: False, True (= ``(OSError,)``) or a tuple of exception types;
+            chunks failing with one of them (anywhere in the cause chain) are
+            skipped and reported instead of stopping the run.
+        retries: overrides the executor's number of extra attempts per task.
+        fan_in: how many partial outputs one merge task adds together.
+        savemetrics: return ``(output, report)`` instead of ``output``.
+        status: draw progress bars.
+        metadata_cache: directory of the on-disk preprocessing cache; None for the
+            default (``~/.cache/colframe``), False to disable caching.
+        uproot_options: extra keyword arguments for ``uproot.open``.
+    """
+
+    def __init__(
+        self,
+        executor: Executor | str | None = None,
+        *,
+        schema: Any = _DEFAULT_SCHEMA,
+        chunksize: int = 100_000,
+        maxchunks: int | None = None,
+        skipbadfiles: bool | tuple[type[BaseException], ...] = False,
+        retries: int | None = None,
+        fan_in: int = 20,
+        savemetrics: bool = False,
+        status: bool = True,
+        metadata_cache: Any = None,
+        uproot_options: dict[str, Any] | None = None,
+    ) -> None:
+        if isinstance(executor, str):
+            executor = get_executor(executor)
+        self.executor = executor if executor is not None else IterativeExecutor()
+        if not isinstance(self.executor, Executor):
+            msg = f"executor must be a colframe Executor or a name, not {executor!r}"
+            raise ExecutorError(msg)
+        if retries is not None:
+            self.executor.retries = retries
+        if schema is _DEFAULT_SCHEMA:
+            from coffea.nanoevents import NanoAODSchema
+
+            schema = NanoAODSchema
+        self.schema = schema
+        self.chunksize = chunksize
+        self.maxchunks = maxchunks
+        self.skip = _skip_types(skipbadfiles)
+        if isinstance(fan_in, bool) or not isinstance(fan_in, int) or fan_in < 2:
+            msg = f"fan_in must be an integer >= 2, got {fan_in!r}"
+            raise ExecutorError(msg)
+        self.fan_in = fan_in
+        self.savemetrics = savemetrics
+        self.status = status
+        self.cache = None if metadata_cache is False else MetadataCache(metadata_cache)
+        self.uproot_options = dict(uproot_options or {})
+
+    def __call__(
+        self,
+        fileset: Any,
+        treename: str | None = None,
+        processor_instance: Any = None,
+        **kwargs: Any,
+    ):
+        """Run ``processor_instance`` on ``fileset``.
+
+        Both the coffea 0.7 form ``runner(fileset, "Events", processor_instance=p)``
+        and ``runner(fileset, processor_instance=p, treename="Events")`` work.
+        Returns the merged output (after ``postprocess``), or ``(output, report)``
+        with ``savemetrics=True``. Raises ChunkError when a chunk fails and
+        ``skipbadfiles`` does not cover it.
+        """
+        if processor_instance is None:
+            msg = "processor_instance is required: runner(fileset, 'Events', processor_instance=P())"
+            raise TypeError(msg)
+        if kwargs:
+            msg = f"unexpected keyword argument(s) {sorted(kwargs)}"
+            raise TypeError(msg)
+        if not (hasattr(processor_instance, "process") or callable(processor_instance)):
+            msg = (
+                f"processor_instance must have a process(events) method or be callable, "
+                f"not {type(processor_instance).__name__}"
+            )
+            raise TypeError(msg)
+        datasets = normalize_fileset(fileset, treename)
+        report = RunReport(executor=repr(self.executor))
+        with make_progress(self.status) as progress, self.executor:
+            metas = self._preprocess(datasets, report, progress)
+            items = make_work_items(datasets, metas, self.chunksize, self.maxchunks)
+            report.chunks_total = len(items)
+            report.events_total = sum(len(item) for item in items)
+            out = self._process(items, processor_instance, report, progress)
+        tic = time.perf_counter()
+        postprocess = getattr(processor_instance, "postprocess", None)
+        if out is not None and callable(postprocess):
+            replaced = postprocess(out)
+            out = replaced if replaced is not None else out
+        report.wall_seconds["postprocess"] = time.perf_counter() - tic
+        return (out, report) if self.savemetrics else out
+
+    # phases -----------------------------------------------------------------
+    def _preprocess(self, datasets: list[Dataset], report: RunReport, progress) -> dict:
+        tic, cpu = time.perf_counter(), time.process_time()
+        specs = files_to_preprocess(datasets, self.maxchunks)
+        report.files_total = len(specs)
+        metas: dict[FileSpec, FileMeta] = {}
+        missing = []
+        for spec in specs:
+            cached = self.cache.get(spec) if self.cache else None
+            if cached is None:
+                missing.append(spec)
+            else:
+                metas[spec] = cached
+        report.files_from_cache = len(specs) - len(missing)
+        bar = progress.add("Preprocessing", len(specs), "files")
+        progress.advance(bar, report.files_from_cache)
+        for spec, result in self.executor.submit_all(fetch_metadata, missing, kind="preprocess"):
+            progress.advance(bar)
+            if isinstance(result, Err):
+                self._bad_file(result.failure, report)
+                continue
+            metas[spec] = result.value
+            if self.cache:
+                self.cache.put(result.value)
+        report.wall_seconds["preprocess"] = time.perf_counter() - tic
+        report.cpu_seconds["preprocess (driver)"] = time.process_time() - cpu
+        return metas
+
+    def _bad_file(self, failure: ChunkFailure, report: RunReport) -> None:
+        if failure.matches(self.skip):
+            report.files_skipped += 1
+            report.skipped.append(failure)
+            return
+        report.failures.append(failure)
+        msg = (
+            f"cannot read {failure.where()}: {failure.exc_type}: {failure.message}\n"
+            f"(pass skipbadfiles=True to skip unreadable files and list them in the report)"
+        )
+        raise ChunkError(msg, failure, report)
+
+    def _process(self, items, processor, report: RunReport, progress) -> Any:
+        cpu = time.process_time()
+        work = ProcessChunk(processor, self.schema, self.uproot_options)
+        outcome = run_chunks(
+            self.executor, work, items, fan_in=self.fan_in, skip=self.skip, progress=progress
+        )
+        report.chunks_ok = outcome.ok
+        report.chunks_retried = outcome.retried
+        report.chunks_skipped = len(outcome.skipped)
+        report.skipped.extend(outcome.skipped)
+        report.merges = outcome.merges
+        report.wall_seconds["process"] = outcome.process_seconds
+        report.wall_seconds["merge (after processing)"] = outcome.merge_tail_seconds
+        if outcome.failed:
+            failure = outcome.failed[0]
+            report.failures.extend(outcome.failed)
+            report.chunks_failed = report.chunks_total - report.chunks_ok - report.chunks_skipped
+            hint = _hint(failure)
+            msg = (
+                f"{failure.kind} failed after {failure.attempts} attempt(s): {failure.where()}\n"
+                f"cause: {failure.exc_type}: {failure.message}{hint}"
+            )
+            raise ChunkError(msg, failure, report)
+        partial = self.executor.fetch(outcome.final) if outcome.final is not None else None
+        report.cpu_seconds["driver"] = time.process_time() - cpu
+        if partial is None:
+            return None
+        report.events_processed = partial.events
+        report.bytes_read = partial.bytesread
+        report.columns = sorted(partial.columns)
+        report.cpu_seconds["chunks (workers)"] = partial.cputime
+        return partial.out
+
+
+def _skip_types(skipbadfiles: Any) -> tuple[type[BaseException], ...]:
+    if skipbadfiles is True:
+        return (OSError,)
+    if skipbadfiles is False or skipbadfiles is None:
+        return ()
+    if isinstance(skipbadfiles, type) and issubclass(skipbadfiles, BaseException):
+        return (skipbadfiles,)
+    if isinstance(skipbadfiles, tuple) and all(
+        isinstance(t, type) and issubclass(t, BaseException) for t in skipbadfiles
+    ):
+        return skipbadfiles
+    msg = f"skipbadfiles must be a bool or a tuple of exception types, not {skipbadfiles!r}"
+    raise ExecutorError(msg)
+
+
+def _hint(failure: ChunkFailure) -> str:
+    if failure.kind == "merge":
+        return "\nhint: every chunk's output must have the same structure so outputs can be added"
+    if failure.matches((OSError,)):
+        return "\nhint: skipbadfiles=True skips unreadable files and lists them in the report"
+    return "\nhint: run this chunk alone with IterativeExecutor to debug it; full traceback in .failure.traceback"

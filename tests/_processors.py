@@ -1,0 +1,125 @@
+"""Processors used by the tests (importable by worker processes)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import awkward as ak
+import hist
+from coffea import processor
+
+import colframe
+
+
+def _hists():
+    cat = hist.axis.StrCategory([], name="dataset", growth=True)
+    return {
+        "muon_pt": hist.Hist(cat, hist.axis.Regular(40, 0, 200, name="pt"), storage="weight"),
+        "njet": hist.Hist(cat, hist.axis.Integer(0, 15, name="n"), storage="int64"),
+    }
+
+
+def fill(events) -> dict:
+    """Several histograms, counters and a set: what analysis outputs look like."""
+    dataset = events.metadata["dataset"]
+    out = _hists()
+    muons = events.Muon
+    # dyadic weights: sums are exact whatever the chunking and merge order
+    weights = ak.flatten(ak.ones_like(muons.pt) * (1 + 0.25 * muons.charge))
+    out["muon_pt"].fill(dataset=dataset, pt=ak.flatten(muons.pt), weight=weights)
+    out["njet"].fill(dataset=dataset, n=ak.num(events.Jet))
+    out["events"] = {dataset: len(events)}
+    out["hard_muons"] = {dataset: int(ak.sum(muons.pt > 20))}
+    out["files"] = {os.path.basename(events.metadata["filename"])}
+    return out
+
+
+class CoffeaStyle(processor.ProcessorABC):
+    """A coffea ProcessorABC subclass, run unchanged by colframe."""
+
+    def process(self, events):
+        return fill(events)
+
+    def postprocess(self, accumulator):
+        return accumulator
+
+
+class ColframeStyle(colframe.ProcessorABC):
+    """colframe's own ProcessorABC; postprocess adds a key."""
+
+    def process(self, events):
+        return fill(events)
+
+    def postprocess(self, accumulator):
+        accumulator["total_events"] = sum(accumulator["events"].values())
+        return accumulator
+
+
+class Raises(processor.ProcessorABC):
+    def process(self, events):
+        msg = "boom in user code"
+        raise ValueError(msg)
+
+    def postprocess(self, accumulator):
+        return accumulator
+
+
+class ReturnsNone(processor.ProcessorABC):
+    def process(self, events):
+        return None
+
+    def postprocess(self, accumulator):
+        return accumulator
+
+
+class NotAddable(processor.ProcessorABC):
+    """Returns an object without + (merging two chunks must fail clearly)."""
+
+    def process(self, events):
+        return {"thing": object()}
+
+    def postprocess(self, accumulator):
+        return accumulator
+
+
+class TypeChanges(processor.ProcessorABC):
+    """Returns a dict on even chunks and a histogram on odd ones."""
+
+    def process(self, events):
+        if events.metadata["entrystart"] == 0:
+            return {"n": len(events)}
+        return hist.Hist(hist.axis.Regular(2, 0, 1))
+
+    def postprocess(self, accumulator):
+        return accumulator
+
+
+class KillsOnce(processor.ProcessorABC):
+    """SIGKILLs its own worker process the first time it sees chunk ``victim``.
+
+    ``flag`` is a file path: it is created before the kill so the retried chunk
+    runs normally (a real crash, then a real recovery).
+    """
+
+    def __init__(self, flag: str, victim: int) -> None:
+        self.flag = flag
+        self.victim = victim
+
+    def process(self, events):
+        if events.metadata["entrystart"] == self.victim and not os.path.exists(self.flag):
+            with open(self.flag, "w") as stream:
+                stream.write("killed")
+            os.kill(os.getpid(), signal.SIGKILL)
+        return fill(events)
+
+    def postprocess(self, accumulator):
+        return accumulator
+
+
+class AlwaysCrashes(processor.ProcessorABC):
+    def process(self, events):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def postprocess(self, accumulator):
+        return accumulator

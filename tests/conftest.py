@@ -1,0 +1,49 @@
+"""Shared fixtures: generated NanoAOD-like data, the real sample files, executors."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+NANOAOD = SHARED / "nanoaod"
+ADL_REAL = SHARED / "adl" / "Run2012B_SingleMu_1000.root"
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/_*.py helpers for workers
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    # each test gets its own metadata cache: no test sees another's cached files
+    monkeypatch.setenv("COLFRAME_CACHE_DIR", str(tmp_path / "colframe-cache"))
+
+
+@pytest.fixture(scope="session")
+def generated(tmp_path_factory) -> list[Path]:
+    """Three synthetic ADL-schema files of 6,000 events each (generated once per session)."""
+    from benchmarks.adl.generate import ensure_dataset
+
+    return ensure_dataset(tmp_path_factory.mktemp("generated"), 18_000, n_files=3, seed=7)
+
+
+def shared_file(name: str) -> Path:
+    """A real sample file from ../shared/data; the tests that use it need it present."""
+    path = NANOAOD / name if not name.endswith("_1000.root") else ADL_REAL
+    if not path.exists():
+        pytest.fail(f"missing shared test data {path}: check out ../shared beside the project")
+    return path
+
+
+EXECUTORS = ["iterative", "futures"]
+
+
+@pytest.fixture(params=EXECUTORS)
+def executor(request):
+    """Every executor, fresh per test (the futures pool has 2 worker processes)."""
+    from colframe.executors import get_executor
+
+    options = {"workers": 2} if request.param == "futures" else {}
+    return get_executor(request.param, **options)

@@ -1,0 +1,128 @@
+"""Planning is pure: chunk boundaries, maxchunks, empty files, and the metadata cache."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from colframe.errors import FilesetError
+from colframe.fileset import FileSpec, normalize_fileset
+from colframe.plan import FileMeta, chunk_ranges, files_to_preprocess, make_work_items
+from colframe.preprocess import MetadataCache, fetch_metadata
+
+
+def test_chunk_ranges_are_even_with_coffeas_chunk_count():
+    assert chunk_ranges(40, 15) == [(0, 13), (13, 26), (26, 40)]
+    assert chunk_ranges(50, 6) == [(0, 6), (6, 12), (12, 18), (18, 25), (25, 31), (31, 37), (37, 43), (43, 50)]
+    assert chunk_ranges(40, 100) == [(0, 40)]
+    assert chunk_ranges(100, 10) == [(i, i + 10) for i in range(0, 100, 10)]
+    assert chunk_ranges(0, 10) == [(0, 0)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 10**7), st.integers(1, 10**6))
+def test_chunks_cover_every_entry_once_and_are_near_equal(numentries, chunksize):
+    chunksize = max(chunksize, numentries // 10_000)  # keep the number of chunks testable
+    ranges = chunk_ranges(numentries, chunksize)
+    assert ranges[0][0] == 0
+    assert ranges[-1][1] == numentries
+    for (_, stop), (start, _) in zip(ranges, ranges[1:], strict=False):
+        assert stop == start
+    sizes = [stop - start for start, stop in ranges]
+    if numentries:
+        assert max(sizes) - min(sizes) <= 1
+        assert max(sizes) <= 2 * chunksize
+
+
+def _metas(datasets, entries):
+    return {
+        spec: FileMeta(spec.path, spec.treename, entries[spec.path], f"uuid-{spec.path}")
+        for ds in datasets
+        for spec in ds.files
+    }
+
+
+def test_work_items_maxchunks_and_metadata():
+    datasets = normalize_fileset(
+        {"a": {"files": ["f1", "f2"], "metadata": {"xsec": 2.0}}, "b": ["f3"]}, "Events"
+    )
+    metas = _metas(datasets, {"f1": 25, "f2": 10, "f3": 0})
+    items = make_work_items(datasets, metas, chunksize=10)
+    assert [(i.dataset, i.filename, i.entrystart, i.entrystop) for i in items] == [
+        ("a", "f1", 0, 12),
+        ("a", "f1", 12, 25),
+        ("a", "f2", 0, 10),
+        ("b", "f3", 0, 0),
+    ]
+    assert items[0].usermeta == {"xsec": 2.0}
+    assert items[0].fileuuid == "uuid-f1"
+    limited = make_work_items(datasets, metas, chunksize=10, maxchunks=2)
+    assert [(i.dataset, i.entrystart) for i in limited] == [("a", 0), ("a", 12), ("b", 0)]
+
+
+def test_files_without_metadata_are_left_out():
+    datasets = normalize_fileset({"a": ["f1", "bad"]}, "Events")
+    metas = _metas(datasets, {"f1": 5, "bad": 1})
+    del metas[FileSpec("bad", "Events")]
+    assert [i.filename for i in make_work_items(datasets, metas, 10)] == ["f1"]
+
+
+def test_maxchunks_preprocesses_only_needed_files():
+    datasets = normalize_fileset({"a": ["f1", "f2", "f3"], "b": ["f1", "f4"]}, "Events")
+    assert [s.path for s in files_to_preprocess(datasets, None)] == ["f1", "f2", "f3", "f4"]
+    assert [s.path for s in files_to_preprocess(datasets, 1)] == ["f1"]
+
+
+def test_workitem_equality_ignores_usermeta():
+    datasets = normalize_fileset({"a": {"files": ["f"], "metadata": {"x": 1}}}, "Events")
+    (item,) = make_work_items(datasets, _metas(datasets, {"f": 3}), 10)
+    assert item == type(item)(*[getattr(item, f) for f in ("dataset", "filename", "treename", "entrystart", "entrystop", "fileuuid")])
+    assert len(item) == 3
+    assert "entries [0, 3)" in item.describe()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, None])
+def test_chunksize_validation(bad):
+    datasets = normalize_fileset({"a": ["f"]}, "Events")
+    with pytest.raises(FilesetError, match="chunksize"):
+        make_work_items(datasets, {}, bad)
+
+
+def test_metadata_cache_hit_opens_no_file(tmp_path, monkeypatch, generated):
+    cache = MetadataCache(tmp_path)
+    spec = FileSpec(str(generated[0]), "Events")
+    assert cache.get(spec) is None
+    cache.put(fetch_metadata(spec))
+
+    import uproot
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a cache hit must not open the file")
+
+    monkeypatch.setattr(uproot, "open", forbidden)
+    meta = cache.get(spec)
+    assert meta.numentries == 6_000
+    assert len(meta.uuid) == 36
+
+
+def test_metadata_cache_misses_after_file_changes(tmp_path, generated):
+    copy = tmp_path / "copy.root"
+    copy.write_bytes(generated[0].read_bytes())
+    cache = MetadataCache(tmp_path / "cache")
+    spec = FileSpec(str(copy), "Events")
+    cache.put(fetch_metadata(spec))
+    assert cache.get(spec) is not None
+    copy.write_bytes(generated[1].read_bytes() + b"\0")  # new size and mtime
+    assert cache.get(spec) is None
+
+
+def test_second_run_reads_all_metadata_from_cache(generated, tmp_path):
+    import colframe
+    from _processors import CoffeaStyle
+
+    runner = colframe.Runner(status=False, savemetrics=True, chunksize=6_000, metadata_cache=tmp_path)
+    fileset = {"d": [str(p) for p in generated]}
+    _, first = runner(fileset, "Events", processor_instance=CoffeaStyle())
+    _, second = runner(fileset, "Events", processor_instance=CoffeaStyle())
+    assert (first.files_from_cache, second.files_from_cache) == (0, 3)
