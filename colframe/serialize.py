@@ -1,8 +1,11 @@
-"""Results on the wire and on disk: lz4-framed (cloud)pickles.
+"""Results on the wire and on disk: lz4-framed (cloud)pickles with sparse histograms.
 
 Objects are pickled straight into an lz4 frame (no intermediate copy of the
 pickle, see coffea#699). Functions and classes defined in ``__main__`` or a
-notebook travel by value (cloudpickle).
+notebook travel by value (cloudpickle). Histograms (``hist.Hist``,
+boost-histogram, :class:`colframe.hist.SparseHist`) travel sparsely: each
+block dense or as COO, whichever is smaller (:mod:`colframe.hist._wire`), so
+processors get the saving without changing anything.
 """
 
 from __future__ import annotations
@@ -17,13 +20,21 @@ from typing import Any
 import cloudpickle
 import lz4.frame
 
+from .hist._wire import reduce_for_wire
+
 __all__ = ["dump", "dumps", "load", "loads"]
 
 _LEVEL = 1  # lz4 level 1: fast; histograms compress well even at the lowest level
 
 
 class _Pickler(cloudpickle.Pickler):
-    """cloudpickle's pickler; the single place to hook wire-format reductions."""
+    """cloudpickle's pickler with the sparse histogram reductions in front."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        reduced = reduce_for_wire(obj)
+        if reduced is not NotImplemented:
+            return reduced
+        return super().reducer_override(obj)
 
 
 def _write(obj: Any, stream) -> None:
