@@ -42,14 +42,28 @@ class Timer:
 
 
 def _cpu() -> float:
+    """CPU seconds of this process, its reaped children, and its live descendants.
+
+    Live descendants matter for pools that outlive a run (coffea's loky workers,
+    dask workers): their CPU is not in RUSAGE_CHILDREN until they exit.
+    """
+    import psutil
+
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    total = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.Error:
+            continue  # exited meanwhile: counted in RUSAGE_CHILDREN once reaped
+        total += times.user + times.system
+    return total
 
 
 @contextmanager
 def timed():
-    """``with timed() as t:`` then ``t.wall``, ``t.cpu`` (child CPU counts once children exit)."""
+    """``with timed() as t:`` then ``t.wall`` and ``t.cpu`` (this process and its descendants)."""
     timer = Timer()
     wall, cpu = time.perf_counter(), _cpu()
     yield timer

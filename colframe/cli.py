@@ -49,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="summarize an output written by `colframe run`")
     report.add_argument("output")
     report.set_defaults(handler=_report)
+
+    bench = commands.add_parser(
+        "bench", help="benchmarks: `colframe bench adl --help` (ADL q1–q8 vs coffea)"
+    )
+    bench.add_argument("suite", choices=["adl"])
+    bench.add_argument("options", nargs=argparse.REMAINDER, help="options of the suite")
+    bench.set_defaults(handler=_bench)
     return parser
 
 
@@ -101,6 +108,12 @@ def _report(args: argparse.Namespace) -> int:
         raise ColframeError(msg) from err
     print(saved["report"].summary())
     return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from benchmarks.adl.run import main as adl
+
+    return adl(args.options)
 
 
 if __name__ == "__main__":
