@@ -21,7 +21,12 @@ __all__ = ["Partial", "ProcessChunk", "merge_partials"]
 
 @dataclass
 class Partial:
-    """A processor output plus the bookkeeping of the chunks merged into it."""
+    """A processor output plus the bookkeeping of the chunks merged into it.
+
+    ``from_checkpoint`` counts chunks loaded from a checkpoint instead of
+    computed, ``checkpoints_rejected`` checkpoints that failed their checksum
+    (those chunks were computed again).
+    """
 
     out: Any
     chunks: int = 1
@@ -30,6 +35,8 @@ class Partial:
     columns: set[str] = field(default_factory=set)
     processtime: float = 0.0
     cputime: float = 0.0
+    from_checkpoint: int = 0
+    checkpoints_rejected: int = 0
 
     def __iadd__(self, other: Partial) -> Partial:
         self.out = add(self.out, other.out)
@@ -39,6 +46,8 @@ class Partial:
         self.columns |= other.columns
         self.processtime += other.processtime
         self.cputime += other.cputime
+        self.from_checkpoint += other.from_checkpoint
+        self.checkpoints_rejected += other.checkpoints_rejected
         return self
 
     @property

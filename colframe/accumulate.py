@@ -37,7 +37,14 @@ def add(a: Any, b: Any) -> Any:
         if not (isinstance(a, MutableMapping) and isinstance(b, Mapping)):
             _mismatch(a, b)
         for key, value in b.items():
-            a[key] = add(a[key], value) if key in a else value
+            if key not in a:
+                a[key] = value
+                continue
+            try:
+                a[key] = add(a[key], value)
+            except MergeError as err:
+                err.path = f"[{key!r}]{err.path}"
+                raise
         return a
     a_set, b_set = isinstance(a, _SETS), isinstance(b, _SETS)
     if a_set or b_set:
@@ -46,6 +53,8 @@ def add(a: Any, b: Any) -> Any:
         return a | b if isinstance(a, frozenset) else _ior(a, b)
     try:
         a += b
+    except MergeError:
+        raise  # from inside a container's own += (a Partial adding its outputs)
     except TypeError as err:
         _mismatch(a, b, err)
     return a

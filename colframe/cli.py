@@ -1,9 +1,10 @@
-"""The ``colframe`` command: run a processor over a fileset, inspect saved outputs."""
+"""The ``colframe`` command: run a processor over a fileset, inspect and merge saved outputs."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from . import serialize
 from .errors import ColframeError
 from .executors import executor_names, get_executor
+from .rerun import merge_runs
 from .runner import Runner
 
 __all__ = ["main"]
@@ -23,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except ColframeError as err:
-        print(f"colframe: error: {err}", file=sys.stderr)
+        notes = "".join(f"\n  ({note})" for note in getattr(err, "__notes__", ()))
+        print(f"colframe: error: {err}{notes}", file=sys.stderr)
         return 1
 
 
@@ -44,11 +47,31 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--skipbadfiles", action="store_true", help="skip unreadable files")
     run.add_argument("--no-status", action="store_true", help="no progress bars")
     run.add_argument("--output", "-o", required=True, help="where to write the merged output")
+    run.add_argument(
+        "--checkpoint",
+        default=None,
+        metavar="DIR",
+        help="directory (or fsspec URL) where finished chunks are saved; rerunning the same "
+        "command with it loads them instead of computing them again",
+    )
     run.set_defaults(handler=_run)
 
     report = commands.add_parser("report", help="summarize an output written by `colframe run`")
     report.add_argument("output")
+    report.add_argument(
+        "--failed-fileset",
+        default=None,
+        metavar="JSON",
+        help="write a fileset of exactly the failed and skipped entry ranges, to re-run",
+    )
     report.set_defaults(handler=_report)
+
+    merge = commands.add_parser(
+        "merge", help="merge outputs (e.g. a run and the rerun of its failed fileset)"
+    )
+    merge.add_argument("inputs", nargs="+", help="outputs written by `colframe run` or `merge`")
+    merge.add_argument("--output", "-o", required=True, help="where to write the merged output")
+    merge.set_defaults(handler=_merge)
 
     bench = commands.add_parser(
         "bench", help="benchmarks: `colframe bench adl --help` (ADL q1–q8 vs coffea)"
@@ -92,6 +115,7 @@ def _run(args: argparse.Namespace) -> int:
         skipbadfiles=args.skipbadfiles,
         savemetrics=True,
         status=not args.no_status,
+        checkpoint=args.checkpoint,
     )
     out, report = runner(args.fileset, args.treename, processor_instance=processor)
     serialize.dump({"output": out, "report": report}, args.output)
@@ -100,13 +124,59 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace) -> int:
+def _load_saved(path: str) -> dict[str, Any]:
     try:
-        saved = serialize.load(args.output)
+        saved = serialize.load(path)
     except (OSError, RuntimeError, EOFError) as err:
-        msg = f"cannot read {args.output!r} as a colframe output: {err}"
+        msg = f"cannot read {path!r} as a colframe output: {err}"
         raise ColframeError(msg) from err
-    print(saved["report"].summary())
+    if not (isinstance(saved, dict) and {"output", "report"} <= saved.keys()):
+        msg = f"{path!r} is not an output written by `colframe run` (no output and report in it)"
+        raise ColframeError(msg)
+    return saved
+
+
+def _report(args: argparse.Namespace) -> int:
+    report = _load_saved(args.output)["report"]
+    print(report.summary())
+    if args.failed_fileset is not None:
+        _write_failed_fileset(report, args.output, args.failed_fileset)
+    return 0
+
+
+def _write_failed_fileset(report, output: str, path: str) -> None:
+    fileset = report.failed_fileset()
+    try:
+        text = json.dumps(fileset, indent=1)
+    except TypeError as err:
+        msg = f"the failed fileset cannot be written as JSON: {err} (dataset metadata must be JSON)"
+        raise ColframeError(msg) from err
+    with serialize.atomic_write(path) as stream:
+        stream.write(text.encode())
+    if not fileset:
+        print(f"nothing failed: {path} holds an empty fileset")
+        return
+    files = sum(len(dataset["files"]) for dataset in fileset.values())
+    print(
+        f"{files} file(s) with failed entries written to {path}; re-run them with "
+        f"`colframe run PROCESSOR --fileset {path} -o rerun.pkl`, then "
+        f"`colframe merge {output} rerun.pkl -o merged.pkl`"
+    )
+
+
+def _merge(args: argparse.Namespace) -> int:
+    runs = []
+    for path in args.inputs:
+        saved = _load_saved(path)
+        runs.append((saved["output"], saved["report"]))
+    try:
+        output, report = merge_runs(runs)
+    except ColframeError as err:
+        err.add_note(f"while merging {', '.join(args.inputs)}")
+        raise
+    serialize.dump({"output": output, "report": report}, args.output)
+    print(report.summary())
+    print(f"merged output written to {args.output}")
     return 0
 
 

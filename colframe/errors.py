@@ -8,6 +8,7 @@ nothing else.
 from __future__ import annotations
 
 __all__ = [
+    "CheckpointError",
     "ChunkError",
     "ColframeError",
     "ExecutorError",
@@ -15,6 +16,8 @@ __all__ = [
     "MergeError",
     "ProcessorOutputError",
     "TreeNotFoundError",
+    "UnpicklableError",
+    "WorkerDiedError",
 ]
 
 
@@ -35,7 +38,33 @@ class ProcessorOutputError(ColframeError, TypeError):
 
 
 class MergeError(ColframeError, TypeError):
-    """Two partial outputs could not be added together."""
+    """Two partial outputs could not be added together.
+
+    ``path`` locates the values inside the output (``['muon_pt']['2018']``);
+    it is filled in as the error passes up through nested dicts.
+    """
+
+    path: str = ""
+
+    def __str__(self) -> str:
+        message = super().__str__()
+        return f"at output{self.path}: {message}" if self.path else message
+
+
+class UnpicklableError(ColframeError, TypeError):
+    """An object that must travel to workers or to disk cannot be pickled.
+
+    The message names the object, the attribute path to the part that cannot be
+    pickled (e.g. ``.processor.lock``) and its type.
+    """
+
+
+class CheckpointError(ColframeError):
+    """A checkpoint could not be written, or the checkpoint option is not valid.
+
+    Deliberately not an OSError: ``skipbadfiles`` must never skip a chunk whose
+    output was computed but could not be saved.
+    """
 
 
 class ChunkError(ColframeError):
@@ -61,3 +90,7 @@ class TreeNotFoundError(ColframeError, KeyError, OSError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class WorkerDiedError(ColframeError, RuntimeError):
+    """A worker process died while running a task (crash, or killed for memory)."""

@@ -5,11 +5,17 @@ Accepted forms (``dataset`` is any string):
 - ``{dataset: [path, ...]}`` with the tree name given separately;
 - ``{dataset: {"treename": "Events", "files": [path, ...], "metadata": {...}}}``;
 - ``{dataset: {"files": {path: treename, ...}, "metadata": {...}}}``;
+- coffea's preprocessed form, ``{dataset: {"files": {path: {"object_path": "Events",
+  "steps": [[start, stop], ...], "uuid": ..., "num_entries": ...}}, "metadata": {...}}}``:
+  a file with ``steps`` is processed exactly over those entry ranges (this is
+  what :meth:`colframe.RunReport.failed_fileset` writes);
 - a path to a JSON file holding one of these.
 """
 
 from __future__ import annotations
 
+import difflib
+import itertools
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -19,7 +25,7 @@ from typing import Any
 
 from .errors import FilesetError
 
-__all__ = ["RESERVED_METADATA", "Dataset", "FileSpec", "normalize_fileset"]
+__all__ = ["RESERVED_METADATA", "Dataset", "FileSpec", "Preprocessed", "normalize_fileset"]
 
 RESERVED_METADATA = frozenset(
     {
@@ -36,7 +42,9 @@ RESERVED_METADATA = frozenset(
         "preload",
     }
 )
-_DATASET_KEYS = frozenset({"files", "treename", "metadata"})
+# "form" is what coffea's preprocess adds; colframe builds the form from the file itself
+_DATASET_KEYS = frozenset({"files", "treename", "metadata", "form"})
+_FILE_KEYS = frozenset({"object_path", "steps", "uuid", "num_entries"})
 
 
 @dataclass(frozen=True)
@@ -48,12 +56,28 @@ class FileSpec:
 
 
 @dataclass(frozen=True)
+class Preprocessed:
+    """What a preprocessed fileset says about one file.
+
+    ``steps`` (sorted, non-overlapping ``(start, stop)`` ranges) replaces the
+    chunking by ``chunksize``; ``uuid`` and ``num_entries``, when given, must
+    match the file or the plan refuses it (the file changed since).
+    """
+
+    steps: tuple[tuple[int, int], ...] | None = None
+    uuid: str | None = None
+    num_entries: int | None = None
+
+
+@dataclass(frozen=True)
 class Dataset:
-    """A named dataset: its files (in the user's order) and user metadata."""
+    """A named dataset: its files (in the user's order), user metadata, and
+    per-file entry ranges for files given in the preprocessed form."""
 
     name: str
     files: tuple[FileSpec, ...]
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    preprocessed: Mapping[FileSpec, Preprocessed] = field(default_factory=dict)
 
 
 def normalize_fileset(fileset: Any, treename: str | None = None) -> list[Dataset]:
@@ -75,16 +99,31 @@ def normalize_fileset(fileset: Any, treename: str | None = None) -> list[Dataset
     if treename is not None and not isinstance(treename, str):
         msg = f"treename must be a string such as 'Events', not {treename!r}"
         raise FilesetError(msg)
-    return [_dataset(name, spec, treename) for name, spec in fileset.items()]
+    datasets = []
+    for name, spec in fileset.items():
+        try:
+            datasets.append(_dataset(name, spec, treename))
+        except FilesetError as err:
+            if name in _DATASET_KEYS:
+                err.add_note(
+                    f"{name!r} is a dataset key: it belongs inside a dataset, "
+                    f"{{'my_dataset': {{{name!r}: ...}}}}"
+                )
+            raise
+    return datasets
 
 
 def _load_json(path: Path) -> Any:
     try:
-        with path.open() as stream:
-            return json.load(stream)
+        text = path.read_text()
     except FileNotFoundError:
         msg = f"fileset file {str(path)!r} does not exist"
         raise FilesetError(msg) from None
+    except (OSError, ValueError) as err:  # ValueError: a NUL in the path, or not text
+        msg = f"cannot read fileset file {str(path)!r}: {type(err).__name__}: {err}"
+        raise FilesetError(msg) from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as err:
         msg = f"fileset file {str(path)!r} is not valid JSON: {err}"
         raise FilesetError(msg) from None
@@ -96,13 +135,7 @@ def _dataset(name: Any, spec: Any, treename: str | None) -> Dataset:
         raise FilesetError(msg)
     metadata: Mapping[str, Any] = {}
     if isinstance(spec, Mapping):
-        unknown = set(spec) - _DATASET_KEYS
-        if unknown:
-            msg = (
-                f"dataset {name!r}: unknown key(s) {sorted(map(str, unknown))}; "
-                f"allowed keys are {sorted(_DATASET_KEYS)}"
-            )
-            raise FilesetError(msg)
+        _check_keys(f"dataset {name!r}", spec, _DATASET_KEYS)
         if "files" not in spec:
             msg = f"dataset {name!r}: missing key 'files'"
             raise FilesetError(msg)
@@ -111,7 +144,18 @@ def _dataset(name: Any, spec: Any, treename: str | None) -> Dataset:
         files = spec["files"]
     else:
         files = spec
-    return Dataset(name, _files(name, files, treename), metadata)
+    specs, preprocessed = _files(name, files, treename)
+    return Dataset(name, specs, metadata, preprocessed)
+
+
+def _check_keys(where: str, spec: Mapping, allowed: frozenset[str]) -> None:
+    unknown = sorted(map(str, set(spec) - allowed))
+    if not unknown:
+        return
+    close = difflib.get_close_matches(unknown[0], sorted(allowed), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    msg = f"{where}: unknown key(s) {unknown}; allowed keys are {sorted(allowed)}{hint}"
+    raise FilesetError(msg)
 
 
 def _metadata(name: str, metadata: Any) -> Mapping[str, Any]:
@@ -130,19 +174,28 @@ def _metadata(name: str, metadata: Any) -> Mapping[str, Any]:
     return dict(metadata)
 
 
-def _files(name: str, files: Any, treename: str | None) -> tuple[FileSpec, ...]:
+def _files(
+    name: str, files: Any, treename: str | None
+) -> tuple[tuple[FileSpec, ...], dict[FileSpec, Preprocessed]]:
+    preprocessed: dict[FileSpec, Preprocessed] = {}
     if isinstance(files, Mapping):
         specs = []
-        for path, tree in files.items():
-            tree = tree if tree is not None else treename
-            specs.append(FileSpec(_path(name, path), _tree(name, path, tree)))
+        for path, entry in files.items():
+            if isinstance(entry, Mapping):
+                tree = entry.get("object_path", treename)
+                spec = FileSpec(_path(name, path), _tree(name, path, tree))
+                preprocessed[spec] = _preprocessed(f"dataset {name!r}: file {spec.path!r}", entry)
+            else:
+                tree = entry if entry is not None else treename
+                spec = FileSpec(_path(name, path), _tree(name, path, tree))
+            specs.append(spec)
         result = tuple(specs)
     elif isinstance(files, Sequence) and not isinstance(files, str | bytes):
         result = tuple(FileSpec(_path(name, p), _tree(name, p, treename)) for p in files)
     else:
         msg = (
-            f"dataset {name!r}: 'files' must be a list of paths or a dict {{path: treename}}, "
-            f"not {type(files).__name__}"
+            f"dataset {name!r}: 'files' must be a list of paths, a dict {{path: treename}} or "
+            f"{{path: {{'object_path': ..., 'steps': ...}}}}, not {type(files).__name__}"
         )
         raise FilesetError(msg)
     if not result:
@@ -158,7 +211,53 @@ def _files(name: str, files: Any, treename: str | None) -> tuple[FileSpec, ...]:
             )
             raise FilesetError(msg)
         seen.add(key)
-    return result
+    return result, preprocessed
+
+
+def _preprocessed(where: str, entry: Mapping) -> Preprocessed:
+    _check_keys(where, entry, _FILE_KEYS)
+    uuid = entry.get("uuid")
+    if uuid is not None and not isinstance(uuid, str):
+        msg = f"{where}: 'uuid' must be a string, got {uuid!r}"
+        raise FilesetError(msg)
+    num_entries = entry.get("num_entries")
+    if num_entries is not None and not _count(num_entries):
+        msg = f"{where}: 'num_entries' must be an integer >= 0, got {num_entries!r}"
+        raise FilesetError(msg)
+    steps = entry.get("steps")
+    return Preprocessed(None if steps is None else _steps(where, steps), uuid, num_entries)
+
+
+def _steps(where: str, steps: Any) -> tuple[tuple[int, int], ...]:
+    usage = "'steps' must be a non-empty list of [start, stop] entry ranges"
+    if not isinstance(steps, Sequence) or isinstance(steps, str | bytes) or not steps:
+        msg = f"{where}: {usage}, got {steps!r}; omit 'steps' to process the whole file"
+        raise FilesetError(msg)
+    ranges = []
+    for step in steps:
+        if (
+            not isinstance(step, Sequence)
+            or isinstance(step, str | bytes)
+            or len(step) != 2
+            or not all(_count(bound) for bound in step)
+            or step[0] > step[1]
+        ):
+            msg = f"{where}: {usage} with 0 <= start <= stop, got the step {step!r}"
+            raise FilesetError(msg)
+        ranges.append((step[0], step[1]))
+    ranges.sort()
+    for (start, stop), (next_start, next_stop) in itertools.pairwise(ranges):
+        if next_start < stop:
+            msg = (
+                f"{where}: steps [{start}, {stop}) and [{next_start}, {next_stop}) overlap; "
+                f"their common entries would be counted twice"
+            )
+            raise FilesetError(msg)
+    return tuple(ranges)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _path(name: str, path: Any) -> str:

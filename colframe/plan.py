@@ -7,12 +7,12 @@ what checkpoints and failure reports key on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import FilesetError
-from .fileset import Dataset, FileSpec
+from .fileset import Dataset, FileSpec, Preprocessed
 
 __all__ = ["FileMeta", "WorkItem", "chunk_ranges", "files_to_preprocess", "make_work_items"]
 
@@ -94,7 +94,10 @@ def make_work_items(
 ) -> list[WorkItem]:
     """Cut every dataset's files into WorkItems; ``maxchunks`` caps chunks per dataset.
 
-    Files missing from ``metas`` (skipped as bad during preprocessing) are left out.
+    A file with explicit steps (preprocessed form) is cut exactly at those steps,
+    whatever ``chunksize``. Files missing from ``metas`` (skipped as bad during
+    preprocessing) are left out. Raises FilesetError when the steps, UUID or
+    entry count given for a file do not fit the file.
     """
     _check_chunksize(chunksize)
     _check_maxchunks(maxchunks)
@@ -105,7 +108,12 @@ def make_work_items(
             meta = metas.get(spec)
             if meta is None:
                 continue
-            for start, stop in chunk_ranges(meta.numentries, chunksize):
+            given = dataset.preprocessed.get(spec)
+            if given is None:
+                ranges = chunk_ranges(meta.numentries, chunksize)
+            else:
+                ranges = _given_ranges(dataset.name, meta, given, chunksize)
+            for start, stop in ranges:
                 if maxchunks is not None and count >= maxchunks:
                     break
                 items.append(
@@ -121,6 +129,29 @@ def make_work_items(
                 )
                 count += 1
     return items
+
+
+def _given_ranges(
+    dataset: str, meta: FileMeta, given: Preprocessed, chunksize: int
+) -> Sequence[tuple[int, int]]:
+    where = f"dataset {dataset!r}: file {meta.path!r}"
+    regenerate = "the file changed since the fileset was written; regenerate the fileset"
+    if given.uuid is not None and given.uuid != meta.uuid:
+        msg = f"{where} has UUID {meta.uuid}, the fileset says {given.uuid}: {regenerate}"
+        raise FilesetError(msg)
+    if given.num_entries is not None and given.num_entries != meta.numentries:
+        msg = (
+            f"{where} has {meta.numentries} entries, the fileset says {given.num_entries}: "
+            f"{regenerate}"
+        )
+        raise FilesetError(msg)
+    if given.steps is None:
+        return chunk_ranges(meta.numentries, chunksize)
+    if given.steps[-1][1] > meta.numentries:
+        start, stop = given.steps[-1]
+        msg = f"{where}: step [{start}, {stop}) goes beyond the file's {meta.numentries} entries"
+        raise FilesetError(msg)
+    return given.steps
 
 
 def _check_chunksize(chunksize: Any) -> None:

@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 __all__ = ["NoProgress", "RichProgress", "make_progress"]
 
 
@@ -16,7 +14,7 @@ class NoProgress:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         pass
 
     def add(self, description: str, total: float | None, unit: str) -> int:
@@ -59,7 +57,7 @@ class RichProgress:
         self._progress.start()
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._progress.stop()
 
     def add(self, description: str, total: float | None, unit: str) -> int:

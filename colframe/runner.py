@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from typing import Any
 
 from ._work import ProcessChunk
+from .checkpoint import Checkpointed, CheckpointStore, processor_fingerprint
 from .errors import ChunkError, ExecutorError
 from .executors._base import Executor, get_executor
 from .executors._result import Err
@@ -15,9 +18,12 @@ from .plan import FileMeta, files_to_preprocess, make_work_items
 from .preprocess import MetadataCache, fetch_metadata
 from .progress import make_progress
 from .report import ChunkFailure, RunReport
+from .rerun import coverage
 from .schedule import run_chunks
 
 __all__ = ["Runner"]
+
+log = logging.getLogger(__name__)
 
 _DEFAULT_SCHEMA = object()
 
@@ -41,6 +47,9 @@ class Runner:
         metadata_cache: directory of the on-disk preprocessing cache; None for the
             default (``~/.cache/colframe``), False to disable caching.
         uproot_options: extra keyword arguments for ``uproot.open``.
+        checkpoint: a directory (local path or fsspec URL, reachable from every
+            worker) where each finished chunk's output is saved; a rerun with the
+            same directory loads those chunks instead of computing them again.
     """
 
     def __init__(
@@ -57,6 +66,7 @@ class Runner:
         status: bool = True,
         metadata_cache: Any = None,
         uproot_options: dict[str, Any] | None = None,
+        checkpoint: str | os.PathLike | None = None,
     ) -> None:
         if isinstance(executor, str):
             executor = get_executor(executor)
@@ -82,6 +92,7 @@ class Runner:
         self.status = status
         self.cache = None if metadata_cache is False else MetadataCache(metadata_cache)
         self.uproot_options = dict(uproot_options or {})
+        self.checkpoint = None if checkpoint is None else CheckpointStore(checkpoint)
 
     def __call__(
         self,
@@ -111,7 +122,11 @@ class Runner:
             )
             raise TypeError(msg)
         datasets = normalize_fileset(fileset, treename)
-        report = RunReport(executor=repr(self.executor))
+        report = RunReport(
+            executor=repr(self.executor),
+            checkpoint=self.checkpoint.url if self.checkpoint else None,
+            datasets=datasets,
+        )
         with make_progress(self.status) as progress, self.executor:
             metas = self._preprocess(datasets, report, progress)
             items = make_work_items(datasets, metas, self.chunksize, self.maxchunks)
@@ -169,6 +184,8 @@ class Runner:
     def _process(self, items, processor, report: RunReport, progress) -> Any:
         cpu = time.process_time()
         work = ProcessChunk(processor, self.schema, self.uproot_options)
+        if self.checkpoint is not None:
+            work = self._checkpointed(work, items, report)
         outcome = run_chunks(
             self.executor, work, items, fan_in=self.fan_in, skip=self.skip, progress=progress
         )
@@ -193,11 +210,31 @@ class Runner:
         report.cpu_seconds["driver"] = time.process_time() - cpu
         if partial is None:
             return None
+        report.coverage = coverage(outcome.done)
+        report.chunks_from_checkpoint = partial.from_checkpoint
+        report.checkpoints_rejected = partial.checkpoints_rejected
         report.events_processed = partial.events
         report.bytes_read = partial.bytesread
         report.columns = sorted(partial.columns)
         report.cpu_seconds["chunks (workers)"] = partial.cputime
         return partial.out
+
+    def _checkpointed(self, work: ProcessChunk, items, report: RunReport) -> Checkpointed:
+        store = self.checkpoint
+        store.prepare()
+        fingerprint = processor_fingerprint(work.processor, self.schema)
+        found, report.checkpoints_stale = store.scan(items, fingerprint)
+        log.info(
+            "checkpoint %s: %d of %d chunks saved by an earlier run", store.url, found, len(items)
+        )
+        if report.checkpoints_stale:
+            log.warning(
+                "checkpoint %s: %d checkpoints ignored because the processor changed since they "
+                "were written (its code, parameters or schema); those chunks are computed again",
+                store.url,
+                report.checkpoints_stale,
+            )
+        return Checkpointed(work, store, fingerprint)
 
 
 def _skip_types(skipbadfiles: Any) -> tuple[type[BaseException], ...]:
@@ -218,6 +255,11 @@ def _skip_types(skipbadfiles: Any) -> tuple[type[BaseException], ...]:
 def _hint(failure: ChunkFailure) -> str:
     if failure.kind == "merge":
         return "\nhint: every chunk's output must have the same structure so outputs can be added"
+    if failure.exc_type == "AttributeError" and "no field named" in failure.message:
+        return (
+            "\nhint: the processor reads a branch this file's tree does not have; list the "
+            "branches with uproot.open(path)[treename].keys(), or test `name in collection.fields`"
+        )
     if failure.matches((OSError,)):
         return "\nhint: skipbadfiles=True skips unreadable files and lists them in the report"
     return "\nhint: run this chunk alone with IterativeExecutor to debug it; full traceback in .failure.traceback"

@@ -22,16 +22,25 @@ __all__ = ["Outcome", "merge_groups_total", "run_chunks"]
 
 @dataclass
 class Outcome:
-    """What :func:`run_chunks` did: the final ref (or None) and the chunk accounting."""
+    """What :func:`run_chunks` did: the final ref (or None) and the chunk accounting.
+
+    ``done`` lists the chunks that were processed (and, when the run finished,
+    merged into ``final``).
+    """
 
     final: Any = None
-    ok: int = 0
+    done: list[WorkItem] = field(default_factory=list)
     retried: int = 0
     merges: int = 0
     failed: list[ChunkFailure] = field(default_factory=list)
     skipped: list[ChunkFailure] = field(default_factory=list)
     process_seconds: float = 0.0
     merge_tail_seconds: float = 0.0
+
+    @property
+    def ok(self) -> int:
+        """Chunks processed successfully."""
+        return len(self.done)
 
 
 def merge_groups_total(leaves: int, fan_in: int) -> int:
@@ -100,7 +109,7 @@ def run_chunks(
                     merge_bar, merge_groups_total(len(items) - len(outcome.skipped), fan_in)
                 )
             else:
-                outcome.ok += 1
+                outcome.done.append(task.arg)
                 ready.append(result.value)
         if processed_at is None and not queue and not processing:
             processed_at = time.perf_counter()

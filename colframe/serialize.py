@@ -5,7 +5,8 @@ pickle, see coffea#699). Functions and classes defined in ``__main__`` or a
 notebook travel by value (cloudpickle). Histograms (``hist.Hist``,
 boost-histogram, :class:`colframe.hist.SparseHist`) travel sparsely: each
 block dense or as COO, whichever is smaller (:mod:`colframe.hist._wire`), so
-processors get the saving without changing anything.
+processors get the saving without changing anything. An object that cannot
+be pickled raises UnpicklableError naming the attribute that holds the culprit.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ import io
 import os
 import pickle
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import cloudpickle
 import lz4.frame
 
+from .errors import UnpicklableError
 from .hist._wire import reduce_for_wire
 
-__all__ = ["dump", "dumps", "load", "loads"]
+__all__ = ["atomic_write", "dump", "dumps", "explain_unpicklable", "load", "loads"]
 
 _LEVEL = 1  # lz4 level 1: fast; histograms compress well even at the lowest level
 
@@ -38,8 +42,64 @@ class _Pickler(cloudpickle.Pickler):
 
 
 def _write(obj: Any, stream) -> None:
-    with lz4.frame.LZ4FrameFile(stream, "wb", compression_level=_LEVEL) as frame:
-        _Pickler(frame, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    try:
+        with lz4.frame.LZ4FrameFile(stream, "wb", compression_level=_LEVEL) as frame:
+            _Pickler(frame, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    except (pickle.PicklingError, TypeError, AttributeError) as err:
+        # the raw error ("cannot pickle '_thread.lock' object") names neither the
+        # object nor where it hides; find the attribute that holds it
+        raise explain_unpicklable(obj, err) from err
+
+
+def _picklable(obj: Any) -> bool:
+    try:
+        _Pickler(io.BytesIO(), protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    except Exception:
+        return False
+    return True
+
+
+def _children(obj: Any):
+    if isinstance(obj, dict):
+        yield from ((f"[{key!r}]", value) for key, value in obj.items())
+    elif isinstance(obj, list | tuple | set | frozenset):
+        yield from ((f"[{index}]", value) for index, value in enumerate(obj))
+    elif isinstance(getattr(obj, "__dict__", None), dict):
+        yield from ((f".{name}", value) for name, value in vars(obj).items())
+
+
+def _typename(obj: Any) -> str:
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}".removeprefix("builtins.")
+
+
+def explain_unpicklable(obj: Any, err: BaseException) -> UnpicklableError:
+    """The error to raise when pickling ``obj`` failed with ``err``.
+
+    Its message names the deepest part of ``obj`` that cannot be pickled, by
+    attribute path (``ProcessChunk.processor.lock``), and its type.
+    """
+    name = type(obj).__qualname__
+    path, owner, step, culprit = "", obj, "", obj
+    for _ in range(32):  # deeper than any reasonable object graph
+        bad = next(((s, child) for s, child in _children(culprit) if not _picklable(child)), None)
+        if bad is None:
+            break
+        owner, culprit = culprit, bad[1]
+        step = bad[0]
+        path += step
+    where = f"cannot pickle {name}"
+    if culprit is not obj:
+        where += (
+            f": {name}{path} is a {_typename(culprit)} "
+            f"(held by {type(owner).__qualname__} as {step})"
+        )
+    msg = (
+        f"{where}: {type(err).__name__}: {err}. Whatever is sent to worker processes or saved "
+        f"must be picklable: create open files, locks and clients inside process(), or leave "
+        f"them out in __getstate__"
+    )
+    return UnpicklableError(msg)
 
 
 def dumps(obj: Any) -> bytes:
@@ -55,20 +115,32 @@ def loads(data: bytes) -> Any:
         return pickle.load(frame)
 
 
-def dump(obj: Any, path: str | os.PathLike) -> int:
-    """Write ``obj`` to ``path`` atomically (temporary name, fsync, rename); returns bytes written."""
+@contextmanager
+def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """A binary stream whose content appears at ``path`` only when complete.
+
+    It is written under a temporary name in the same directory, fsynced, then
+    renamed over ``path``: a crash at any moment leaves the old file or the new
+    one, never a half-written one (leftover ``.NAME.*.tmp`` files are harmless).
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as stream:
-            _write(obj, stream)
+            yield stream
             stream.flush()
             os.fsync(stream.fileno())
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path.stat().st_size
+
+
+def dump(obj: Any, path: str | os.PathLike) -> int:
+    """Write ``obj`` to ``path`` atomically (see :func:`atomic_write`); returns bytes written."""
+    with atomic_write(path) as stream:
+        _write(obj, stream)
+    return Path(path).stat().st_size
 
 
 def load(path: str | os.PathLike) -> Any:

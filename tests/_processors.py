@@ -123,3 +123,35 @@ class AlwaysCrashes(processor.ProcessorABC):
 
     def postprocess(self, accumulator):
         return accumulator
+
+
+class MuonHists(processor.ProcessorABC):
+    """Weighted muon pT and jet multiplicity, keyed by dataset.
+
+    ``dask=False`` fills ``hist.Hist`` on eager/virtual events (the Runner);
+    ``dask=True`` fills ``hist.dask.Hist`` on dask-awkward events
+    (``colframe.dask.apply_to_fileset``): the same numbers either way.
+    """
+
+    def __init__(self, dask: bool = False) -> None:
+        self.dask = dask
+
+    def process(self, events):
+        if self.dask:
+            import hist.dask as hist_dask
+
+            Hist = hist_dask.Hist
+        else:
+            Hist = hist.Hist
+        muons = events.Muon
+        weights = ak.flatten(ak.ones_like(muons.pt) * (1 + 0.25 * muons.charge))
+        muon_pt = Hist(hist.axis.Regular(40, 0, 200, name="pt"), storage=hist.storage.Weight())
+        muon_pt.fill(pt=ak.flatten(muons.pt), weight=weights)
+        njet = Hist(hist.axis.Integer(0, 15, name="n"), storage=hist.storage.Int64())
+        njet.fill(n=ak.num(events.Jet))
+        count = ak.num(events, axis=0) if self.dask else len(events)  # an int once computed
+        out = {"muon_pt": muon_pt, "njet": njet, "events": count}
+        return {events.metadata["dataset"]: out}
+
+    def postprocess(self, accumulator):
+        return accumulator

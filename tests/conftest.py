@@ -37,13 +37,35 @@ def shared_file(name: str) -> Path:
     return path
 
 
-EXECUTORS = ["iterative", "futures"]
+EXECUTORS = ["iterative", "futures", "dask"]
 
 
 @pytest.fixture(params=EXECUTORS)
 def executor(request):
-    """Every executor, fresh per test (the futures pool has 2 worker processes)."""
+    """Every executor, fresh per test (futures: 2 worker processes; dask: the session cluster)."""
     from colframe.executors import get_executor
 
     options = {"workers": 2} if request.param == "futures" else {}
+    if request.param == "dask":
+        options = {"client": request.getfixturevalue("dask_client")}
     return get_executor(request.param, **options)
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """One distributed.Client for the session: a LocalCluster of 2 single-threaded processes.
+
+    The scheduler keeps dask's default ``allowed-failures``, like a cluster a user
+    brings; DaskExecutor tests that need a cluster of their own start one. It is
+    not made dask's default scheduler, so tests computing with ``scheduler="sync"``
+    stay unaffected.
+    """
+    import distributed
+
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
+    client = distributed.Client(cluster, set_as_default=False)
+    yield client
+    client.close()
+    cluster.close()

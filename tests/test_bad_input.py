@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+
 import pytest
+from _flaky import HoldsLock, ReadsMissingBranch, ReturnsLock
 from _processors import CoffeaStyle, NotAddable, Raises, ReturnsNone, TypeChanges
 from conftest import shared_file
 
 import colframe
-from colframe.errors import ChunkError, ExecutorError, FilesetError
+from colframe.errors import ChunkError, ExecutorError, FilesetError, UnpicklableError
 from colframe.executors import get_executor
 
 
@@ -99,6 +105,14 @@ def test_outputs_that_cannot_be_merged(proc, good):
     assert info.value.failure.kind == "merge"
 
 
+def test_merge_error_names_the_key(good):
+    with pytest.raises(ChunkError) as info:
+        run({"d": [good]}, NotAddable(), chunksize=2_000)
+    message = str(info.value)
+    assert "at output['thing']: cannot add builtins.object to builtins.object" in message
+    assert message.count("same structure in every chunk") == 1
+
+
 @pytest.mark.parametrize(
     ("fileset", "match"),
     [
@@ -127,3 +141,137 @@ def test_bad_chunksize(chunksize, good):
 def test_unknown_executor_lists_known_names():
     with pytest.raises(ExecutorError, match="known executors: .*futures.*iterative"):
         colframe.Runner(executor="spark")
+
+
+# --- files the OS refuses -----------------------------------------------------
+
+
+def _run_as_nobody(path: str) -> tuple[str, str, str]:
+    """In a forked child without root's rights: (error without skip, skip reason, exc type)."""
+    os.setgid(65534)
+    os.setuid(65534)
+    try:
+        run({"d": [path]}, metadata_cache=False)
+    except ChunkError as err:
+        stopped = str(err)
+    _, report = run({"d": [path]}, metadata_cache=False, skipbadfiles=True)
+    (skip,) = report.skipped
+    return stopped, skip.describe(), skip.exc_type
+
+
+def test_permission_denied(tmp_path, good):
+    # root reads any file whatever its mode, so the run happens in a child process
+    # that drops root's rights; tmp_path (mode 0700, owned by root) is closed to it
+    denied = tmp_path / "denied.root"
+    shutil.copy(good, denied)
+    denied.chmod(0)
+    if os.geteuid() != 0:
+        stopped, skipped, exc_type = _run_denied_as_self(str(denied))
+    else:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(1, mp_context=context) as pool:
+            stopped, skipped, exc_type = pool.submit(_run_as_nobody, str(denied)).result()
+    assert exc_type == "PermissionError"
+    assert f"cannot read file={denied}" in stopped
+    assert "PermissionError" in stopped
+    assert "skipbadfiles=True" in stopped
+    assert f"preprocess file={denied} tree=Events: PermissionError" in skipped
+
+
+def _run_denied_as_self(path: str) -> tuple[str, str, str]:
+    with pytest.raises(ChunkError) as info:
+        run({"d": [path]}, metadata_cache=False)
+    _, report = run({"d": [path]}, metadata_cache=False, skipbadfiles=True)
+    (skip,) = report.skipped
+    return str(info.value), skip.describe(), skip.exc_type
+
+
+def test_directory_instead_of_file(tmp_path, good):
+    with pytest.raises(ChunkError, match=r"IsADirectoryError") as info:
+        run({"d": [good, str(tmp_path)]})
+    assert str(tmp_path) in str(info.value)
+    assert info.value.failure.attempts == 1  # another attempt cannot fix it
+
+
+# --- the processor and the file disagree -------------------------------------
+
+
+def test_branch_the_file_lacks_names_chunk_branch_and_fix(good):
+    with pytest.raises(ChunkError) as info:
+        run({"d": [good]}, ReadsMissingBranch(), retries=0)
+    message = str(info.value)
+    assert f"file={good} tree=Events entries [0, 6000)" in message
+    assert "AttributeError: no field named 'mvaTTH'" in message
+    assert "the processor reads a branch this file's tree does not have" in message
+
+
+# --- fileset mistakes ---------------------------------------------------------
+
+
+def test_same_file_in_two_datasets_is_read_once_and_processed_for_each(good):
+    out, report = run({"a": [good], "b": [good]}, chunksize=3_000)
+    assert out["events"] == {"a": 6_000, "b": 6_000}
+    assert report.files_total == 1  # preprocessed once
+    assert report.chunks_total == 4
+
+
+@pytest.mark.parametrize(
+    ("fileset", "match"),
+    [
+        (
+            {"d": {"files": ["a.root"], "metdata": {}}},
+            r"unknown key\(s\) \['metdata'\].*did you mean 'metadata'",
+        ),
+        ({"d": {"file": ["a.root"]}}, r"did you mean 'files'"),
+        (
+            {"d": {"files": {"a.root": {"object_path": "Events", "step": [[0, 1]]}}}},
+            "did you mean 'steps'",
+        ),
+    ],
+)
+def test_misspelled_keys_suggest_the_closest(fileset, match):
+    with pytest.raises(FilesetError, match=match):
+        run(fileset)
+
+
+def test_dataset_keys_at_the_top_level_are_explained(good):
+    with pytest.raises(FilesetError) as info:
+        run({"d": [good], "metadata": {"xsec": 1.0}})
+    assert "dataset 'metadata'" in str(info.value)
+    assert "'metadata' is a dataset key: it belongs inside a dataset" in info.value.__notes__[0]
+
+
+@pytest.mark.parametrize(
+    ("entry", "match"),
+    [
+        ({"steps": [[0, 100], [50, 200]]}, r"steps \[0, 100\) and \[50, 200\) overlap"),
+        ({"steps": []}, "non-empty list"),
+        ({"steps": [[5, 2]]}, "0 <= start <= stop"),
+        ({"steps": [[0, 7000]]}, r"step \[0, 7000\) goes beyond the file's 6000 entries"),
+        ({"uuid": "00000000-0000-0000-0000-000000000000"}, "changed since the fileset was written"),
+        ({"num_entries": 5}, "has 6000 entries, the fileset says 5"),
+    ],
+)
+def test_preprocessed_entries_that_do_not_fit_the_file(entry, match, good):
+    with pytest.raises(FilesetError, match=match):
+        run({"d": {"files": {good: {"object_path": "Events", **entry}}}})
+
+
+# --- processors that cannot travel -------------------------------------------
+
+
+def test_unpicklable_processor_names_the_attribute(good):
+    with pytest.raises(UnpicklableError) as info:
+        run({"d": [good]}, HoldsLock(), executor=get_executor("futures", workers=1))
+    message = str(info.value)
+    assert "ProcessChunk.processor.lock is a _thread.lock (held by HoldsLock as .lock)" in message
+    assert "create open files, locks and clients inside process()" in message
+    out, _ = run({"d": [good]}, HoldsLock())  # in-process: nothing is pickled
+    assert out["events"] == {"d": 6_000}
+
+
+def test_unpicklable_output_names_the_key(good):
+    with pytest.raises(ChunkError) as info:
+        run({"d": [good]}, ReturnsLock(), executor=get_executor("futures", workers=1))
+    assert "Partial.out['lock'] is a _thread.lock" in str(info.value)
+    assert info.value.failure.attempts == 1

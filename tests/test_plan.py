@@ -118,8 +118,9 @@ def test_metadata_cache_misses_after_file_changes(tmp_path, generated):
 
 
 def test_second_run_reads_all_metadata_from_cache(generated, tmp_path):
-    import colframe
     from _processors import CoffeaStyle
+
+    import colframe
 
     runner = colframe.Runner(status=False, savemetrics=True, chunksize=6_000, metadata_cache=tmp_path)
     fileset = {"d": [str(p) for p in generated]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from _compare import assert_same
-from _processors import ColframeStyle, CoffeaStyle, fill
+from _processors import CoffeaStyle, ColframeStyle, fill
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema
 from conftest import shared_file

@@ -8,6 +8,7 @@ from .futures import FuturesExecutor
 from .iterative import IterativeExecutor
 
 __all__ = [
+    "DaskExecutor",
     "Err",
     "Executor",
     "FuturesExecutor",
@@ -23,3 +24,13 @@ __all__ = [
 
 def __dir__() -> list[str]:
     return __all__
+
+
+def __getattr__(name: str):
+    # DaskExecutor is imported on first use: `import colframe` must not import distributed
+    if name == "DaskExecutor":
+        from .dask import DaskExecutor
+
+        return DaskExecutor
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

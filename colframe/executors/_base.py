@@ -23,7 +23,7 @@ from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 from ..errors import ExecutorError
-from ._result import Err, Ok, Result
+from ._result import Err, Result
 
 __all__ = ["Executor", "Task", "executor_names", "get_executor", "register"]
 
@@ -133,6 +133,7 @@ class Executor(ABC):
 _BUILTIN: dict[str, str] = {
     "iterative": "colframe.executors.iterative:IterativeExecutor",
     "futures": "colframe.executors.futures:FuturesExecutor",
+    "dask": "colframe.executors.dask:DaskExecutor",
 }
 
 

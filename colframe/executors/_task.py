@@ -9,8 +9,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from uproot import KeyInFileError
+
 from .. import serialize
-from ..errors import MergeError, ProcessorOutputError, TreeNotFoundError
+from ..errors import MergeError, ProcessorOutputError, TreeNotFoundError, UnpicklableError
 from ..report import ChunkFailure
 from ._result import Err, Ok, Result
 
@@ -23,8 +25,10 @@ _PERMANENT = (
     IsADirectoryError,
     NotADirectoryError,
     TreeNotFoundError,
+    KeyInFileError,  # a branch the processor reads is not in the file
     ProcessorOutputError,
     MergeError,
+    UnpicklableError,
     MemoryError,
 )
 

@@ -6,6 +6,8 @@
   final result is read by the driver.
 - A worker that dies (segfault, OOM kill) breaks the pool: the pool is rebuilt
   and the tasks it held are resubmitted, counted as retries.
+- Workers exit when the driver dies (even by SIGKILL), instead of lingering
+  as orphans blocked on a queue nobody writes to.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from .. import serialize
-from ..errors import ExecutorError
+from ..errors import ExecutorError, WorkerDiedError
 from ..report import ChunkFailure
 from ._base import Executor, Task
 from ._result import Err, Result
@@ -30,12 +34,23 @@ from ._task import execute_shipped
 __all__ = ["FuturesExecutor"]
 
 
-class WorkerDiedError(RuntimeError):
-    """A worker process exited while running a task (crash or out-of-memory kill)."""
-
-
 def _noop() -> int:
     return os.getpid()
+
+
+def _exit_with_parent() -> None:
+    """Worker initializer: exit as soon as the process that started this worker is gone.
+
+    That is the driver (fork, spawn) or the forkserver, which exits with the driver.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="colframe-driver-watch", daemon=True).start()
 
 
 class FuturesExecutor(Executor):
@@ -80,7 +95,9 @@ class FuturesExecutor(Executor):
 
     def _new_pool(self) -> None:
         context = multiprocessing.get_context(self.mp_context)
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+        self._pool = ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=_exit_with_parent
+        )
         # start every worker now, before progress bars and timers begin
         for future in [self._pool.submit(_noop) for _ in range(self.workers)]:
             future.result()

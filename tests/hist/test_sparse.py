@@ -329,7 +329,7 @@ def test_uhi_sparse_export() -> None:
     ir = sparse.to_uhi()
     assert ir["storage"]["index"].shape == (4, 2)
     assert hist.Hist(uhi_io.from_sparse(ir)) == dense
-    import uhi.schema as schema
+    from uhi import schema
     schema.validate_histogram(schema._to_json_compatible(ir))
 
 

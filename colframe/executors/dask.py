@@ -1,0 +1,330 @@
+"""DaskExecutor: run chunks on a dask.distributed cluster (local, remote or jobqueue).
+
+- The work function reaches every worker once, as a worker plugin: no task
+  depends on a "heavy input" future, so the scheduler spreads tasks over all
+  workers (coffea#1490 pinned them to one) and nothing is scattered (coffea#465).
+- Outputs stay in worker memory as dask futures; merge tasks take those futures
+  as arguments, so partial outputs are merged on the workers and only the final
+  result comes to the driver.
+- Retries: colframe's (the base class), never dask's: tasks are submitted with
+  ``retries=0`` and report failures as values. Worker deaths are the exception
+  dask handles itself: see :meth:`DaskExecutor._died`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from .. import serialize
+from ..errors import ExecutorError, WorkerDiedError
+from ..report import ChunkFailure
+from ._base import Executor, Task
+from ._result import Err, Ok, Result
+from ._task import is_retryable
+
+__all__ = ["DaskExecutor", "DaskRef"]
+
+_INSTALL = 'pip install "dask[distributed]==2025.3.0"'
+
+# merges free memory, so they go before chunks still waiting in the queue
+_PRIORITY = {"merge": 1}
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ModuleNotFoundError as err:
+        msg = f"DaskExecutor needs dask.distributed, which is not installed: {_INSTALL}"
+        raise ModuleNotFoundError(msg, name=err.name) from err
+    return distributed
+
+
+@dataclass(eq=False)
+class DaskRef:
+    """A ``keep=True`` output held by a dask worker: its future and its size there."""
+
+    future: Any
+    nbytes: int
+
+    def load(self) -> Any:
+        return self.future.result().load()
+
+    def discard(self) -> None:
+        self.future.release()
+
+
+class DaskExecutor(Executor):
+    """Run tasks on a ``distributed`` cluster.
+
+    Args:
+        client: None to start a LocalCluster of ``workers`` single-threaded
+            processes (closed in ``stop``); a scheduler address
+            (``"tcp://host:8786"``) to connect to; or a ``distributed.Client``
+            (left open, it is yours).
+        workers: size of the LocalCluster started when ``client`` is None
+            (default: the number of CPUs).
+        retries: extra attempts for a failed task (colframe's single retry layer).
+        dashboard_address: where the started LocalCluster serves its dashboard.
+        cluster_options: more keyword arguments for ``distributed.LocalCluster``
+            (e.g. ``{"memory_limit": "4GiB"}``).
+
+    Raises ModuleNotFoundError with the install line when distributed is missing.
+    """
+
+    name = "dask"
+    merges_remotely = True
+
+    def __init__(
+        self,
+        client: Any = None,
+        workers: int | None = None,
+        retries: int = 2,
+        *,
+        dashboard_address: str = ":8787",
+        cluster_options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(retries=retries)
+        distributed = _import_distributed()
+        if not (client is None or isinstance(client, str | distributed.Client)):
+            msg = (
+                f"client must be None (start a local cluster), a scheduler address such as "
+                f"'tcp://host:8786', or a distributed.Client, not {client!r}"
+            )
+            raise ExecutorError(msg)
+        if client is not None and (workers is not None or cluster_options):
+            msg = (
+                f"workers={workers!r} / cluster_options apply only to the LocalCluster that "
+                f"DaskExecutor starts when client is None; size the cluster of {client!r} instead"
+            )
+            raise ExecutorError(msg)
+        workers = (os.cpu_count() or 1) if workers is None else workers
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            msg = f"workers must be a positive integer, got {workers!r}"
+            raise ExecutorError(msg)
+        self.client = client
+        self.workers = workers
+        self.dashboard_address = dashboard_address
+        self.cluster_options = dict(cluster_options or {})
+        self._client = None
+        self._cluster = None
+        self._owns_client = False
+        self._shipped: dict[int, tuple[object, str]] = {}
+        self._futures: weakref.WeakSet = weakref.WeakSet()
+
+    # lifetime -------------------------------------------------------------
+    def start(self) -> None:
+        distributed = _import_distributed()
+        if self.client is None:
+            options = {
+                "n_workers": self.workers,
+                "threads_per_worker": 1,
+                "processes": True,
+                "dashboard_address": self.dashboard_address,
+                # a worker death fails its task at once, so colframe's retry layer
+                # resubmits it and counts it (see _died)
+                "scheduler_kwargs": {"allowed_failures": 0},
+                **self.cluster_options,
+            }
+            self._cluster = distributed.LocalCluster(**options)
+            # the executor's own connection must not become dask's global scheduler
+            self._client = distributed.Client(self._cluster, set_as_default=False)
+            self._owns_client = True
+        elif isinstance(self.client, str):
+            self._client = distributed.Client(self.client, set_as_default=False)
+            self._owns_client = True
+        else:
+            self._client = self.client
+        print(f"colframe: dask dashboard at {self._client.dashboard_link}", file=sys.stderr)
+
+    def stop(self, abort: bool = False) -> None:
+        client, self._client = self._client, None
+        cluster, self._cluster = self._cluster, None
+        if client is not None and not self._owns_client:
+            try:
+                self._clean(client)
+            except OSError:
+                if not abort:
+                    raise
+                # the run is failing already (often because the scheduler went away):
+                # its own error is the one to show, not this cleanup's
+        self._shipped.clear()
+        self._futures = weakref.WeakSet()
+        if self._owns_client and client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+        self._owns_client = False
+
+    def _clean(self, client) -> None:
+        # a cluster you own: leave nothing of this run behind on it
+        leftovers = [future for future in self._futures if future.status != "cancelled"]
+        if leftovers:
+            client.cancel(leftovers)
+        for _, name in self._shipped.values():
+            client.unregister_worker_plugin(name)
+
+    @property
+    def slots(self) -> int:
+        workers = self._require_client().scheduler_info()["workers"].values()
+        # an adaptive cluster may have no workers yet: still keep one task queued
+        return max(1, sum(worker["nthreads"] for worker in workers))
+
+    @property
+    def dashboard_link(self) -> str:
+        """The scheduler's dashboard URL (the executor must be started)."""
+        return self._require_client().dashboard_link
+
+    # tasks ----------------------------------------------------------------
+    def _require_client(self):
+        if self._client is None:
+            msg = "DaskExecutor is not started: use it inside `with executor:` or a Runner"
+            raise ExecutorError(msg)
+        return self._client
+
+    def _ship(self, function) -> str:
+        entry = self._shipped.get(id(function))
+        if entry is None:
+            from ._dask_worker import ShippedFunction
+
+            name = f"colframe-function-{uuid.uuid4().hex[:12]}"
+            self._client.register_plugin(ShippedFunction(serialize.dumps(function)), name=name)
+            entry = self._shipped[id(function)] = (function, name)
+        return entry[1]
+
+    def _launch(self, task: Task) -> None:
+        from ._dask_worker import run_task
+
+        client = self._require_client()
+        arg = task.arg
+        if isinstance(arg, list):
+            # a merge: its refs go as futures, which dask resolves on the worker to the
+            # Kept outputs themselves (moved between workers only when needed)
+            arg = [item.future if isinstance(item, DaskRef) else item for item in arg]
+        future = client.submit(
+            run_task,
+            self._ship(task.function),
+            arg,
+            task.kind,
+            task.keep,
+            key=f"colframe-{task.kind}-{uuid.uuid4().hex}",
+            priority=_PRIORITY.get(task.kind, 0),
+            retries=0,
+        )
+        self._futures.add(future)
+        task.handle = future
+
+    def _collect(self, tasks: list[Task], timeout: float | None) -> list[tuple[Task, Result]]:
+        from ._dask_worker import Kept
+
+        distributed = _import_distributed()
+        client = self._require_client()
+        by_future = {task.handle: task for task in tasks}
+        try:
+            with client.as_current():  # distributed.wait uses the current client, not ours
+                done, _ = distributed.wait(list(by_future), timeout, "FIRST_COMPLETED")
+        except TimeoutError:
+            return []
+        computed = [f for f in done if f.status not in ("error", "cancelled")]
+        stats = self._stats([f for f in computed if by_future[f].keep])
+        finished, values = [], []
+        for future in done:
+            task = by_future[future]
+            if future not in computed:
+                finished.append((task, Err(self._infrastructure_failure(task, future))))
+                continue
+            if task.keep:
+                kept, size, retried = stats.get(future.key, (False, 0, 0))
+                task.attempts += retried  # the scheduler reran it after a worker died
+                if kept:
+                    finished.append((task, Ok(DaskRef(future, size))))
+                    continue
+            values.append(future)
+        # plain values and failures (all small) come to the driver in one round trip
+        gathered = client.gather(values) if values else []
+        for future, value in zip(values, gathered, strict=True):
+            if isinstance(value, Kept):  # the scheduler did not know its type yet
+                finished.append((by_future[future], Ok(DaskRef(future, value.nbytes))))
+                continue
+            future.release()
+            finished.append((by_future[future], value))
+        return finished
+
+    def _stats(self, futures: list) -> dict[str, tuple[bool, int, int]]:
+        """For each finished keep=True task: (output kept, its nbytes, scheduler reruns)."""
+        if not futures:
+            return {}
+        from dask.utils import typename
+
+        from ._dask_worker import Kept
+
+        # one scheduler call for the whole batch: the scheduler knows each result's
+        # type and size without moving it, and how often a worker died running it
+        info = self._client.run_on_scheduler(_task_info(), [f.key for f in futures])
+        kept = typename(Kept)
+        return {key: (t == kept, max(n, 0), s) for key, (t, n, s) in info.items()}
+
+    def _infrastructure_failure(self, task: Task, future) -> ChunkFailure:
+        from ._dask_worker import describe_arg
+
+        item = describe_arg(task.arg)
+        if future.status == "cancelled":
+            msg = f"dask cancelled task {future.key!r} (scheduler restarted or client reconnected)"
+            return ChunkFailure.from_exception(RuntimeError(msg), item, task.kind, True)
+        exc = future.exception()
+        future.release()
+        distributed = _import_distributed()
+        if isinstance(exc, distributed.KilledWorker):
+            return self._died(task, item, exc)
+        return ChunkFailure.from_exception(exc, item, task.kind, is_retryable(exc))
+
+    @staticmethod
+    def _died(task: Task, item: Any, killed) -> ChunkFailure:
+        """A worker died running the task (``KilledWorker``): one retry layer, not two.
+
+        The scheduler itself reruns a task whose worker died, ``allowed-failures``
+        times, before it reports KilledWorker. On the LocalCluster started here
+        that is 0, so colframe retries (and counts) every death; a cluster of
+        yours keeps its setting, its reruns are counted from the scheduler, and
+        its KilledWorker is final.
+        """
+        reruns = killed.allowed_failures
+        task.attempts += reruns
+        reran = f", after {reruns} rerun(s) on the scheduler that also died" if reruns else ""
+        worker = getattr(killed.last_worker, "address", killed.last_worker)
+        error = WorkerDiedError(
+            f"the dask worker running this task died (worker {worker}"
+            f"{reran}); likely it went over its memory limit (the nanny kills a worker above "
+            f"distributed.worker.memory.terminate) or the process crashed (segfault, os.kill); "
+            f"see the worker logs, or run this chunk alone with IterativeExecutor to see the "
+            f"real error"
+        )
+        error.__cause__ = killed
+        return ChunkFailure.from_exception(error, item, task.kind, retryable=reruns == 0)
+
+    def __repr__(self) -> str:
+        if self.client is None:
+            return f"DaskExecutor(workers={self.workers}, retries={self.retries})"
+        address = self.client
+        if not isinstance(address, str):
+            address = getattr(getattr(address, "scheduler", None), "address", None)
+        return f"DaskExecutor(client={address!r}, retries={self.retries})"
+
+
+def _task_info():
+    """The scheduler-side query: (result type, nbytes, reruns after deaths) per key.
+
+    A local function, so it travels by value: the scheduler need not have colframe.
+    """
+
+    def task_info(keys, dask_scheduler=None):
+        tasks = dask_scheduler.tasks
+        return {
+            k: (tasks[k].type, tasks[k].nbytes, tasks[k].suspicious) for k in keys if k in tasks
+        }
+
+    return task_info

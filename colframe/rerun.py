@@ -1,0 +1,220 @@
+"""Re-running what failed: the failed fileset, and merging a rerun into the first output.
+
+A run with ``skipbadfiles`` ends with an output and a report listing what was
+skipped. :func:`failed_fileset` turns the report into a fileset of exactly the
+skipped entry ranges (whole files for files that could not be opened), which a
+Runner accepts; :func:`merge_runs` adds the rerun's output to the first one and
+merges the reports, so chunks recovered by the rerun no longer count as failed.
+Each report records which entry ranges its output covers, so merging refuses
+outputs that would count the same entries twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from .accumulate import add
+from .errors import ColframeError, MergeError
+from .fileset import Dataset, FileSpec
+from .plan import WorkItem
+
+if TYPE_CHECKING:
+    from .report import ChunkFailure, RunReport
+
+__all__ = ["Coverage", "coverage", "failed_fileset", "merge_runs"]
+
+#: entry ranges merged into an output, by (dataset, file, tree); sorted, coalesced
+Coverage = dict[tuple[str, str, str], list[tuple[int, int]]]
+
+
+def coverage(items: Iterable[WorkItem]) -> Coverage:
+    """The entry ranges of ``items`` by (dataset, file, tree), adjacent ranges joined."""
+    ranges: dict[tuple[str, str, str], list[tuple[int, int]]] = defaultdict(list)
+    for item in items:
+        ranges[item.dataset, item.filename, item.treename].append((item.entrystart, item.entrystop))
+    return {key: _coalesce(spans) for key, spans in ranges.items()}
+
+
+def _coalesce(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    joined: list[tuple[int, int]] = []
+    for start, stop in sorted(spans):
+        if joined and start <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], stop))
+        else:
+            joined.append((start, stop))
+    return joined
+
+
+def failed_fileset(report: RunReport) -> dict[str, Any]:
+    """A fileset of what ``report`` lists as failed or skipped (see the module docstring).
+
+    Chunks become ``steps`` of their file; files that could not be opened are
+    listed whole (or with the steps the run was given for them). The result is
+    JSON-serializable when the datasets' metadata is. Empty when nothing failed.
+    """
+    fileset: dict[str, dict[str, Any]] = {}
+
+    def want(dataset: str, metadata: Any, path: str, tree: str, steps: list | None) -> dict:
+        entry = fileset.setdefault(dataset, {"files": {}})
+        if metadata:
+            entry["metadata"] = dict(metadata)
+        file = entry["files"].setdefault(path, {"object_path": tree, "steps": []})
+        if steps is None:
+            file.pop("steps", None)  # the whole file covers any of its chunks
+        elif "steps" in file:
+            file["steps"].extend(steps)
+        return file
+
+    for failure in [*report.failures, *report.skipped]:
+        item = failure.item
+        if isinstance(item, WorkItem):
+            steps = [[item.entrystart, item.entrystop]]
+            file = want(item.dataset, item.usermeta, item.filename, item.treename, steps)
+            file["uuid"] = item.fileuuid
+        elif isinstance(item, FileSpec):
+            for dataset in report.datasets:
+                if item in dataset.files:
+                    given = dataset.preprocessed.get(item)
+                    steps = given.steps if given is not None else None
+                    steps = [list(step) for step in steps] if steps is not None else None
+                    want(dataset.name, dataset.metadata, item.path, item.treename, steps)
+        # a failed merge stops the run: there is no output to complete
+    for entry in fileset.values():
+        for file in entry["files"].values():
+            if "steps" in file:
+                file["steps"] = sorted(map(list, {tuple(step) for step in file["steps"]}))
+    return fileset
+
+
+def merge_runs(runs: Sequence[tuple[Any, RunReport]]) -> tuple[Any, RunReport]:
+    """Merge ``[(output, report), ...]``: outputs with :func:`colframe.accumulate`
+    semantics, reports so that chunks recovered by another run no longer count
+    as failed or skipped.
+
+    Raises MergeError naming the dataset, file and entries when two runs
+    covered the same entries (they would be counted twice).
+    """
+    if not runs:
+        msg = "nothing to merge: give at least one (output, report)"
+        raise ColframeError(msg)
+    output, report = runs[0]
+    for other_output, other in runs[1:]:
+        _check_disjoint(report.coverage, other.coverage)
+        output = add(output, other_output)
+        report = _merge_reports(report, other)
+    return output, report
+
+
+def _check_disjoint(a: Coverage, b: Coverage) -> None:
+    for key in sorted(a.keys() & b.keys()):
+        for start, stop in a[key]:
+            for other_start, other_stop in b[key]:
+                same_empty = (start, stop) == (other_start, other_stop)
+                if max(start, other_start) < min(stop, other_stop) or same_empty:
+                    dataset, path, tree = key
+                    msg = (
+                        f"both outputs contain dataset={dataset} file={path} tree={tree} entries "
+                        f"[{max(start, other_start)}, {min(stop, other_stop)}): merging would "
+                        f"count them twice; merge a rerun of the failed fileset only with the "
+                        f"run it completes"
+                    )
+                    raise MergeError(msg)
+
+
+def _identity(failure: ChunkFailure) -> Any:
+    item = failure.item
+    if isinstance(item, WorkItem):
+        return (item.dataset, item.filename, item.treename, item.entrystart, item.entrystop)
+    return (failure.kind, str(item))
+
+
+def _recovered(failure: ChunkFailure, covered: Coverage) -> bool:
+    item = failure.item
+    if isinstance(item, WorkItem):
+        spans = covered.get((item.dataset, item.filename, item.treename), ())
+        return any(s <= item.entrystart and item.entrystop <= e for s, e in spans)
+    if isinstance(item, FileSpec):
+        return any((path, tree) == (item.path, item.treename) for _, path, tree in covered)
+    return False
+
+
+def _remaining(a: list, b: list, a_covered: Coverage, b_covered: Coverage) -> list:
+    """Failures of both runs that neither output recovered, each chunk once (the latest)."""
+    kept = {_identity(f): f for f in a if not _recovered(f, b_covered)}
+    kept.update({_identity(f): f for f in b if not _recovered(f, a_covered)})
+    return list(kept.values())
+
+
+def _recovered_events(failures: list, covered: Coverage) -> int:
+    return sum(
+        len(f.item) for f in failures if isinstance(f.item, WorkItem) and _recovered(f, covered)
+    )
+
+
+def _merge_datasets(a: list[Dataset], b: list[Dataset]) -> list[Dataset]:
+    merged = {dataset.name: dataset for dataset in a}
+    for dataset in b:
+        old = merged.get(dataset.name)
+        if old is None:
+            merged[dataset.name] = dataset
+            continue
+        files = old.files + tuple(f for f in dataset.files if f not in old.files)
+        merged[dataset.name] = replace(
+            old, files=files, preprocessed={**old.preprocessed, **dataset.preprocessed}
+        )
+    return list(merged.values())
+
+
+def _join(a: Any, b: Any) -> Any:
+    return a if a == b or not b else b if not a else f"{a} + {b}"
+
+
+def _sum_by_key(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    total = dict(a)
+    for key, value in b.items():
+        total[key] = total.get(key, 0.0) + value
+    return total
+
+
+def _merge_reports(a: RunReport, b: RunReport) -> RunReport:
+    failures = _remaining(a.failures, b.failures, a.coverage, b.coverage)
+    skipped = _remaining(a.skipped, b.skipped, a.coverage, b.coverage)
+    # a recovered chunk was planned in both runs: count its events once
+    recovered = _recovered_events(a.failures + a.skipped, b.coverage)
+    recovered += _recovered_events(b.failures + b.skipped, a.coverage)
+    chunks_failed = sum(isinstance(f.item, WorkItem) for f in failures)
+    chunks_skipped = sum(isinstance(f.item, WorkItem) for f in skipped)
+    datasets = _merge_datasets(a.datasets, b.datasets)
+    return replace(
+        a,
+        executor=_join(a.executor, b.executor),
+        checkpoint=_join(a.checkpoint, b.checkpoint),
+        files_total=len({spec for dataset in datasets for spec in dataset.files}),
+        files_from_cache=a.files_from_cache + b.files_from_cache,
+        files_skipped=sum(isinstance(f.item, FileSpec) for f in skipped),
+        chunks_total=a.chunks_ok + b.chunks_ok + chunks_failed + chunks_skipped,
+        chunks_ok=a.chunks_ok + b.chunks_ok,
+        chunks_retried=a.chunks_retried + b.chunks_retried,
+        chunks_failed=chunks_failed,
+        chunks_skipped=chunks_skipped,
+        chunks_from_checkpoint=a.chunks_from_checkpoint + b.chunks_from_checkpoint,
+        checkpoints_stale=a.checkpoints_stale + b.checkpoints_stale,
+        checkpoints_rejected=a.checkpoints_rejected + b.checkpoints_rejected,
+        merges=a.merges + b.merges,
+        events_total=a.events_total + b.events_total - recovered,
+        events_processed=a.events_processed + b.events_processed,
+        bytes_read=a.bytes_read + b.bytes_read,
+        columns=sorted(set(a.columns) | set(b.columns)),
+        failures=failures,
+        skipped=skipped,
+        wall_seconds=_sum_by_key(a.wall_seconds, b.wall_seconds),
+        cpu_seconds=_sum_by_key(a.cpu_seconds, b.cpu_seconds),
+        datasets=datasets,
+        coverage={
+            key: _coalesce([*a.coverage.get(key, ()), *b.coverage.get(key, ())])
+            for key in a.coverage.keys() | b.coverage.keys()
+        },
+    )

@@ -1,0 +1,88 @@
+"""colframe.dask.apply_to_fileset: dask-awkward collections equal to the Runner's output."""
+
+from __future__ import annotations
+
+import sys
+
+import dask
+import dask_awkward as dak
+import pytest
+from _compare import assert_same
+from _processors import MuonHists
+from conftest import shared_file
+
+import colframe
+from colframe.dask import apply_to_fileset
+
+
+def _runner_output(fileset, chunksize):
+    runner = colframe.Runner(chunksize=chunksize, status=False)
+    return runner(fileset, "Events", processor_instance=MuonHists())
+
+
+def _unnest(computed):
+    # MuonHists keys its output by dataset; apply_to_fileset adds the same key again
+    return {name: out[name] for name, out in computed.items()}
+
+
+@pytest.fixture(params=["sync", "distributed"])
+def scheduler(request):
+    if request.param == "sync":
+        return "sync"
+    return request.getfixturevalue("dask_client").get
+
+
+def test_generated_data_equals_runner(generated, scheduler):
+    fileset = {"synthA": [str(p) for p in generated[:2]], "synthB": [str(generated[2])]}
+    out = apply_to_fileset(MuonHists(dask=True), fileset, chunksize=2_500)
+    (computed,) = dask.compute(out, scheduler=scheduler)
+    assert_same(_unnest(computed), _runner_output(fileset, 2_500))
+    assert computed["synthA"]["synthA"]["events"] == 12_000
+
+
+def test_real_file_equals_runner(scheduler):
+    fileset = {"SingleMu": [str(shared_file("Run2012B_SingleMu_1000.root"))]}
+    out = apply_to_fileset(MuonHists(dask=True), fileset, chunksize=300)
+    (computed,) = dask.compute(out, scheduler=scheduler)
+    assert_same(_unnest(computed), _runner_output(fileset, 300))
+    assert computed["SingleMu"]["SingleMu"]["events"] == 1_000
+
+
+def test_only_the_columns_the_processor_reads(generated):
+    out = apply_to_fileset(MuonHists(dask=True), {"d": [str(generated[0])]}, chunksize=2_000)
+    columns = dak.necessary_columns(out)
+    assert columns  # one uproot input layer
+    for needed in columns.values():
+        assert set(needed) == {"nMuon", "Muon_pt", "Muon_charge", "nJet"}
+
+
+def test_partitions_are_the_runners_chunks(generated):
+    fileset = {"d": {"files": [str(p) for p in generated[:2]], "metadata": {"xsec": 2.0}}}
+    events = apply_to_fileset(lambda events: events, fileset, chunksize=2_500)["d"]
+    # 6,000 entries per file at chunksize 2,500: chunk_ranges gives 2 chunks per file
+    assert events.npartitions == 4
+    assert events.metadata["dataset"] == "d"
+    assert events.metadata["xsec"] == 2.0
+
+
+def test_second_call_reads_metadata_from_cache(generated, tmp_path, monkeypatch):
+    fileset = {"d": [str(generated[0])]}
+    apply_to_fileset(lambda events: events, fileset, metadata_cache=tmp_path)
+
+    def no_io(spec):
+        msg = f"{spec.path} opened again: the metadata cache was not used"
+        raise AssertionError(msg)
+
+    monkeypatch.setattr("colframe.dask.fetch_metadata", no_io)
+    apply_to_fileset(lambda events: events, fileset, metadata_cache=tmp_path)
+
+
+def test_not_a_processor_is_a_clear_error(generated):
+    with pytest.raises(TypeError, match="process\\(events\\) method or be callable, not int"):
+        apply_to_fileset(42, {"d": [str(generated[0])]})
+
+
+def test_missing_dask_awkward_gives_install_line(generated, monkeypatch):
+    monkeypatch.setitem(sys.modules, "dask_awkward", None)
+    with pytest.raises(ModuleNotFoundError, match='pip install "dask-awkward=='):
+        apply_to_fileset(MuonHists(dask=True), {"d": [str(generated[0])]})

@@ -1,0 +1,155 @@
+"""The failed fileset and merge: re-run exactly what failed, merge, get the clean result."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from _compare import assert_same
+from _flaky import FailsUnlessFlag
+from _processors import CoffeaStyle
+
+import colframe
+from colframe import serialize
+from colframe.cli import main
+from colframe.errors import MergeError
+from colframe.fileset import FileSpec, normalize_fileset
+from colframe.plan import WorkItem
+from colframe.report import ChunkFailure, RunReport
+from colframe.rerun import merge_runs
+
+
+def run(fileset, proc, **options):
+    options.setdefault("status", False)
+    runner = colframe.Runner(savemetrics=True, chunksize=3_000, retries=0, **options)
+    return runner(fileset, "Events", processor_instance=proc)
+
+
+@pytest.fixture
+def inputs(generated, tmp_path):
+    """Copies of the generated files (one can be moved away) and the clean result."""
+    paths = []
+    for source in generated:
+        shutil.copy(source, tmp_path / source.name)
+        paths.append(str(tmp_path / source.name))
+    fileset = {"a": paths[:2], "b": {"files": [paths[2]], "metadata": {"xsec": 2.5}}}
+    clean_out, clean = run(fileset, CoffeaStyle())
+    return fileset, paths, clean_out, clean
+
+
+def test_failed_fileset_lists_failed_chunks_and_unreadable_files(inputs, tmp_path):
+    fileset, paths, _, _ = inputs
+    shutil.move(paths[1], tmp_path / "away.root")
+    _, report = run(fileset, FailsUnlessFlag(str(tmp_path / "flag")), skipbadfiles=True)
+    assert report.files_skipped == 1
+    assert report.chunks_skipped == 2  # entries [3000, 6000) of the two readable files
+    failed = report.failed_fileset()
+    uuid0, uuid2 = (f.item.fileuuid for f in report.skipped if f.kind == "process")
+    assert failed == {
+        "a": {
+            "files": {
+                paths[0]: {"object_path": "Events", "steps": [[3000, 6000]], "uuid": uuid0},
+                paths[1]: {"object_path": "Events"},
+            }
+        },
+        "b": {
+            "files": {paths[2]: {"object_path": "Events", "steps": [[3000, 6000]], "uuid": uuid2}},
+            "metadata": {"xsec": 2.5},
+        },
+    }
+    assert json.loads(json.dumps(failed)) == failed
+
+
+def test_rerun_of_failed_fileset_merged_equals_a_clean_run(inputs, tmp_path):
+    fileset, paths, clean_out, clean = inputs
+    flag = tmp_path / "flag"
+    shutil.move(paths[1], tmp_path / "away.root")
+    first = run(fileset, FailsUnlessFlag(str(flag)), skipbadfiles=True)
+    shutil.move(tmp_path / "away.root", paths[1])  # the storage is back
+    flag.touch()
+    failed = json.loads(json.dumps(first[1].failed_fileset()))
+    rerun = run(failed, FailsUnlessFlag(str(flag)))
+    assert rerun[1].chunks_total == 4  # the 2 failed chunks + the 2 chunks of the whole file
+
+    for runs in ([first, rerun], [rerun, first]):  # the order does not matter
+        out, report = merge_runs([(serialize.loads(serialize.dumps(o)), r) for o, r in runs])
+        assert_same(out, clean_out)
+        assert report.complete
+        assert not report.skipped
+        assert report.files_skipped == 0
+        assert (report.chunks_total, report.chunks_ok) == (clean.chunks_total, 6)
+        assert report.events_total == report.events_processed == clean.events_total == 18_000
+        assert report.files_total == 3
+        assert report.coverage == clean.coverage
+
+
+def test_merge_refuses_to_count_entries_twice(inputs):
+    _, _, clean_out, clean = inputs
+    with pytest.raises(
+        MergeError, match=r"both outputs contain dataset=a file=.* entries \[0, 6000\)"
+    ):
+        merge_runs([(clean_out, clean), (clean_out, clean)])
+
+
+def test_cli_round_trip(inputs, tmp_path, monkeypatch, capsys):
+    fileset, paths, clean_out, _ = inputs
+    flag = tmp_path / "flag"
+    monkeypatch.setenv("COLFRAME_TEST_FLAG", str(flag))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fileset.json").write_text(json.dumps(fileset))
+    shutil.move(paths[1], tmp_path / "away.root")
+    common = ["--executor", "iterative", "--chunksize", "3000", "--retries", "0", "--no-status"]
+    first = ["run", "_flaky:FailsUnlessFlag", "--fileset", "fileset.json", "--skipbadfiles"]
+    assert main([*first, *common, "-o", "first.pkl"]) == 0
+    assert main(["report", "first.pkl", "--failed-fileset", "failed.json"]) == 0
+    shown = capsys.readouterr().out
+    assert "SKIPPED process dataset=a" in shown
+    assert "3 file(s) with failed entries written to failed.json" in shown
+    assert "colframe merge first.pkl rerun.pkl -o merged.pkl" in shown
+
+    shutil.move(tmp_path / "away.root", paths[1])
+    flag.touch()
+    rerun = ["run", "_flaky:FailsUnlessFlag", "--fileset", "failed.json"]
+    assert main([*rerun, *common, "-o", "rerun.pkl"]) == 0
+    assert main(["merge", "first.pkl", "rerun.pkl", "-o", "merged.pkl"]) == 0
+    assert "chunks: 6 planned, 6 ok, 0 retried, 0 failed, 0 skipped" in capsys.readouterr().out
+    merged = serialize.load(tmp_path / "merged.pkl")
+    assert_same(merged["output"], clean_out)
+
+    assert main(["report", "merged.pkl", "--failed-fileset", "none.json"]) == 0
+    assert "nothing failed" in capsys.readouterr().out
+    assert json.loads((tmp_path / "none.json").read_text()) == {}
+    assert main(["merge", "first.pkl", "merged.pkl", "-o", "twice.pkl"]) == 1
+    assert "would count them twice" in capsys.readouterr().err
+
+
+def test_a_whole_file_covers_its_failed_chunks():
+    item = WorkItem("d", "/data/f.root", "Events", 0, 10, "uuid-f", None)
+    spec = FileSpec("/data/f.root", "Events")
+    report = RunReport(
+        datasets=normalize_fileset({"d": ["/data/f.root"]}, "Events"),
+        skipped=[
+            ChunkFailure(item, "process", "OSError", "outage", ""),
+            ChunkFailure(spec, "preprocess", "OSError", "gone", ""),
+        ],
+    )
+    assert report.failed_fileset() == {
+        "d": {"files": {"/data/f.root": {"object_path": "Events", "uuid": "uuid-f"}}}
+    }
+
+
+def test_a_chunk_failed_in_both_runs_is_listed_once():
+    item = WorkItem("d", "/data/f.root", "Events", 0, 10, "uuid-f", None)
+    first = RunReport(
+        chunks_total=2,
+        chunks_ok=1,
+        chunks_skipped=1,
+        coverage={("d", "/data/f.root", "Events"): [(10, 20)]},
+    )
+    first.skipped.append(ChunkFailure(item, "process", "OSError", "outage", ""))
+    rerun = RunReport(chunks_total=1, chunks_skipped=1)
+    rerun.skipped.append(ChunkFailure(item, "process", "OSError", "outage again", ""))
+    _, merged = merge_runs([({"n": 1}, first), (None, rerun)])
+    assert [f.message for f in merged.skipped] == ["outage again"]
+    assert (merged.chunks_total, merged.chunks_ok, merged.chunks_skipped) == (2, 1, 1)
