@@ -14,7 +14,7 @@ from typing import Any
 from .accumulate import add, merge_streaming, nbytes
 from .errors import ProcessorOutputError
 from .plan import WorkItem
-from .preprocess import open_tree
+from ._openfiles import OpenFiles
 
 __all__ = ["Partial", "ProcessChunk", "merge_partials"]
 
@@ -67,11 +67,26 @@ class ProcessChunk:
     processor: Any
     schema: type
     uproot_options: dict[str, Any] = field(default_factory=dict)
+    _files: OpenFiles = field(default_factory=OpenFiles, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_files"]  # open files stay with the process that opened them
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._files = OpenFiles()
+
+    def close(self) -> None:
+        """Close the files this instance keeps open between chunks."""
+        self._files.close()
 
     def __call__(self, item: WorkItem) -> Partial:
         try:
             return self._run(item)
         except Exception as exc:
+            self._files.discard(item.filename, item.treename)
             exc.add_note(f"while processing chunk {item.describe()}")
             raise
 
@@ -79,35 +94,35 @@ class ProcessChunk:
         from coffea.nanoevents import NanoEventsFactory
 
         tic, cpu = time.perf_counter(), time.process_time()
-        file, _ = open_tree(item.filename, item.treename, **self.uproot_options)
-        with file:
-            access_log: list = []
-            events = NanoEventsFactory.from_root(
-                file=file,
-                treepath=item.treename,
-                schemaclass=self.schema,
-                metadata=_metadata(item),
-                access_log=access_log,
-                mode="virtual",
-                entry_start=item.entrystart,
-                entry_stop=item.entrystop,
-            ).events()
-            process = getattr(self.processor, "process", self.processor)
-            out = process(events)
-            if out is None:
-                msg = (
-                    f"{_name(self.processor)} returned None; process(events) must return its "
-                    f"output (a dict of histograms, counters, ...)"
-                )
-                raise ProcessorOutputError(msg)
-            return Partial(
-                out,
-                events=len(item),
-                bytesread=int(file.file.source.num_requested_bytes),
-                columns={entry.branch for entry in access_log},
-                processtime=time.perf_counter() - tic,
-                cputime=time.process_time() - cpu,
+        file, _ = self._files.get(item.filename, item.treename, self.uproot_options)
+        bytes_before = file.file.source.num_requested_bytes
+        access_log: list = []
+        events = NanoEventsFactory.from_root(
+            file=file,
+            treepath=item.treename,
+            schemaclass=self.schema,
+            metadata=_metadata(item),
+            access_log=access_log,
+            mode="virtual",
+            entry_start=item.entrystart,
+            entry_stop=item.entrystop,
+        ).events()
+        process = getattr(self.processor, "process", self.processor)
+        out = process(events)
+        if out is None:
+            msg = (
+                f"{_name(self.processor)} returned None; process(events) must return its "
+                f"output (a dict of histograms, counters, ...)"
             )
+            raise ProcessorOutputError(msg)
+        return Partial(
+            out,
+            events=len(item),
+            bytesread=int(file.file.source.num_requested_bytes - bytes_before),
+            columns={entry.branch for entry in access_log},
+            processtime=time.perf_counter() - tic,
+            cputime=time.process_time() - cpu,
+        )
 
 
 def _metadata(item: WorkItem) -> dict[str, Any]:

@@ -183,12 +183,14 @@ class Runner:
 
     def _process(self, items, processor, report: RunReport, progress) -> Any:
         cpu = time.process_time()
-        work = ProcessChunk(processor, self.schema, self.uproot_options)
-        if self.checkpoint is not None:
-            work = self._checkpointed(work, items, report)
-        outcome = run_chunks(
-            self.executor, work, items, fan_in=self.fan_in, skip=self.skip, progress=progress
-        )
+        chunk = ProcessChunk(processor, self.schema, self.uproot_options)
+        work = chunk if self.checkpoint is None else self._checkpointed(chunk, items, report)
+        try:
+            outcome = run_chunks(
+                self.executor, work, items, fan_in=self.fan_in, skip=self.skip, progress=progress
+            )
+        finally:
+            chunk.close()  # files it opened in this process (in-process executors)
         report.chunks_ok = outcome.ok
         report.chunks_retried = outcome.retried
         report.chunks_skipped = len(outcome.skipped)

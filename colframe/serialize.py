@@ -116,12 +116,14 @@ def loads(data: bytes) -> Any:
 
 
 @contextmanager
-def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
+def atomic_write(path: str | os.PathLike, durable: bool = True) -> Iterator[BinaryIO]:
     """A binary stream whose content appears at ``path`` only when complete.
 
     It is written under a temporary name in the same directory, fsynced, then
     renamed over ``path``: a crash at any moment leaves the old file or the new
     one, never a half-written one (leftover ``.NAME.*.tmp`` files are harmless).
+    ``durable=False`` skips the fsync, for files that need not survive a
+    machine crash (spool files of a running job).
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -129,16 +131,17 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
         with os.fdopen(fd, "wb") as stream:
             yield stream
             stream.flush()
-            os.fsync(stream.fileno())
+            if durable:
+                os.fsync(stream.fileno())
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def dump(obj: Any, path: str | os.PathLike) -> int:
+def dump(obj: Any, path: str | os.PathLike, durable: bool = True) -> int:
     """Write ``obj`` to ``path`` atomically (see :func:`atomic_write`); returns bytes written."""
-    with atomic_write(path) as stream:
+    with atomic_write(path, durable) as stream:
         _write(obj, stream)
     return Path(path).stat().st_size
 

@@ -62,5 +62,6 @@ class FileStore:
 
     def put(self, value: Any) -> FileRef:
         path = os.path.join(self.directory, f"{uuid.uuid4().hex}.pkl.lz4")
-        size = serialize.dump(value, path)
+        # spool files live as long as the run: atomic, but no fsync per chunk
+        size = serialize.dump(value, path, durable=False)
         return FileRef(path, size)
