@@ -154,6 +154,12 @@ def _flat(array: Any) -> np.ndarray:
     return ak.to_numpy(array)
 
 
+def _fields(collection: Any, *names: str) -> tuple[np.ndarray, ...]:
+    """``(offsets, content of names[0], content of names[1], ...)`` of one collection."""
+    offsets, first = _jagged(getattr(collection, names[0]))
+    return (offsets, first, *(_jagged(getattr(collection, name))[1] for name in names[1:]))
+
+
 def _jagged(array: Any) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(offsets, content)`` numpy arrays of a jagged numeric column, offsets from 0."""
     layout = ak.to_layout(array)
@@ -343,11 +349,7 @@ class Q5Processor(_ADLProcessor):
     def process(self, events: Any) -> dict[str, Any]:
         """Fill ``met`` for events with at least one such dimuon."""
         muons = events.Muon
-        offsets, pt = _jagged(muons.pt)
-        _, eta = _jagged(muons.eta)
-        _, phi = _jagged(muons.phi)
-        _, mass = _jagged(muons.mass)
-        _, charge = _jagged(muons.charge)
+        offsets, pt, eta, phi, mass, charge = _fields(muons, "pt", "eta", "phi", "mass", "charge")
 
         counts = np.diff(offsets)
         selected = np.zeros(len(counts), dtype=bool)
@@ -378,11 +380,7 @@ class Q6Processor(_ADLProcessor):
     def process(self, events: Any) -> dict[str, Any]:
         """Fill ``trijetpt`` (axis ``pt3j``) and ``maxbtag`` (axis ``btag``) once per event."""
         jets = events.Jet
-        offsets, pt = _jagged(jets.pt)
-        _, eta = _jagged(jets.eta)
-        _, phi = _jagged(jets.phi)
-        _, mass = _jagged(jets.mass)
-        _, btag = _jagged(jets.btag)
+        offsets, pt, eta, phi, mass, btag = _fields(jets, "pt", "eta", "phi", "mass", "btag")
 
         # Cartesian pre-conversion once per jet, as the reference does before forming trijets;
         # the trijet search itself is one compiled pass (processors/_trijet.py).
@@ -437,9 +435,7 @@ class Q7Processor(_ADLProcessor):
     def process(self, events: Any) -> dict[str, Any]:
         """Fill ``sumjetpt`` once per event."""
         jets = events.Jet
-        offsets, pt = _jagged(jets.pt)
-        _, eta = _jagged(jets.eta)
-        _, phi = _jagged(jets.phi)
+        offsets, pt, eta, phi = _fields(jets, "pt", "eta", "phi")
         nevents = len(offsets) - 1
 
         # Only jets passing the pT cut can contribute: skip dR for the rest.
@@ -448,9 +444,7 @@ class Q7Processor(_ADLProcessor):
         jet_eta, jet_phi = eta[candidate], phi[candidate]
         keep = np.ones(len(candidate), dtype=bool)
         for leptons in (events.Muon, events.Electron):
-            lep_offsets, lep_pt = _jagged(leptons.pt)
-            _, lep_eta = _jagged(leptons.eta)
-            _, lep_phi = _jagged(leptons.phi)
+            lep_offsets, lep_pt, lep_eta, lep_phi = _fields(leptons, "pt", "eta", "phi")
             hard = lep_pt > 10
             keep &= ~_lepton_veto(
                 jet_event,
