@@ -39,7 +39,14 @@ class Partial:
     checkpoints_rejected: int = 0
 
     def __iadd__(self, other: Partial) -> Partial:
-        self.out = add(self.out, other.out)
+        return self._merge(other, consume=False)
+
+    def iadd_consume(self, other: Partial) -> Partial:
+        """``self += other``, adopting the arrays of ``other.out``; ``other`` is used up."""
+        return self._merge(other, consume=True)
+
+    def _merge(self, other: Partial, consume: bool) -> Partial:
+        self.out = add(self.out, other.out, consume=consume)
         self.chunks += other.chunks
         self.events += other.events
         self.bytesread += other.bytesread

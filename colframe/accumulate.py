@@ -5,8 +5,8 @@
 - anything else is added with ``+=`` (histograms, numbers, arrays, accumulators).
 
 :func:`merge_streaming` adds inputs one at a time into the largest, smallest
-first, with one decoded input prefetched, so a merge of k inputs holds at most
-the result plus two inputs in memory, whatever the number of chunks in the run.
+first, so a merge of k inputs holds the result plus one input, whatever the
+number of chunks in the run; a small next input is decoded ahead of time.
 """
 
 from __future__ import annotations
@@ -23,11 +23,14 @@ from .errors import MergeError
 __all__ = ["Loadable", "accumulate", "add", "merge_streaming", "nbytes"]
 
 
-def add(a: Any, b: Any) -> Any:
+def add(a: Any, b: Any, *, consume: bool = False) -> Any:
     """Return ``a`` merged with ``b``, reusing ``a`` in place where it can.
 
-    ``None`` is the identity. Raises MergeError naming both types when the two
-    cannot be added (e.g. a processor returned different types per chunk).
+    ``None`` is the identity. With ``consume=True`` the caller hands ``b`` over:
+    objects with an ``iadd_consume`` method (``SparseHist``, merge partials)
+    adopt its arrays instead of copying them, and ``b`` must not be used
+    afterwards. Raises MergeError naming both types when the two cannot be
+    added (e.g. a processor returned different types per chunk).
     """
     if a is None:
         return b
@@ -41,7 +44,7 @@ def add(a: Any, b: Any) -> Any:
                 a[key] = value
                 continue
             try:
-                a[key] = add(a[key], value)
+                a[key] = add(a[key], value, consume=consume)
             except MergeError as err:
                 err.path = f"[{key!r}]{err.path}"
                 raise
@@ -52,6 +55,8 @@ def add(a: Any, b: Any) -> Any:
             _mismatch(a, b)
         return a | b if isinstance(a, frozenset) else _ior(a, b)
     try:
+        if consume and type(a) is type(b) and hasattr(a, "iadd_consume"):
+            return a.iadd_consume(b)
         a += b
     except MergeError:
         raise  # from inside a container's own += (a Partial adding its outputs)
@@ -110,26 +115,32 @@ class Loadable(Protocol):
     def load(self) -> Any: ...
 
 
+def _prefetchable(ref: Loadable, largest: Loadable) -> bool:
+    return ref.nbytes * 8 <= largest.nbytes
+
+
 def merge_streaming(inputs: Sequence[Loadable], prefetch: bool = True) -> Any:
     """Merge ``inputs`` by adding each into the largest, smallest first.
 
-    At most one input beyond the one being added is decoded ahead of time.
+    The inputs are loaded here and owned by the merge, so they are added with
+    ``consume=True``. With ``prefetch``, the next input is decoded in a thread
+    while the current one is added, but only if it is at most 1/8 of the
+    largest input: near the top of a merge tree the inputs are as large as the
+    result, and decoding one ahead would hold the result plus two full inputs.
     """
     if not inputs:
         return None
     ordered = sorted(inputs, key=lambda ref: ref.nbytes)
-    result = ordered[-1].load()
-    rest = ordered[:-1]
-    if not prefetch or len(rest) < 2:
-        for ref in rest:
-            result = add(result, ref.load())
-        return result
+    largest, rest = ordered[-1], ordered[:-1]
+    result = largest.load()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        upcoming = pool.submit(rest[0].load)
-        for position in range(len(rest)):
-            current = upcoming.result()
-            if position + 1 < len(rest):
-                upcoming = pool.submit(rest[position + 1].load)
-            result = add(result, current)
+        upcoming = None  # the future of rest[position], when it was prefetched
+        for position, ref in enumerate(rest):
+            current = ref.load() if upcoming is None else upcoming.result()
+            upcoming = None  # a finished future keeps its result alive
+            following = rest[position + 1] if position + 1 < len(rest) else None
+            if prefetch and following is not None and _prefetchable(following, largest):
+                upcoming = pool.submit(following.load)
+            result = add(result, current, consume=True)
             del current
     return result

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import serialize
+from .config import executor_from_config, load_config
 from .errors import ColframeError
 from .executors import executor_names, get_executor
 from .rerun import merge_runs
@@ -38,11 +39,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("processor", help="MODULE:NAME of a processor class, instance or callable")
     run.add_argument("--fileset", required=True, help="JSON fileset file")
     run.add_argument("--treename", default="Events")
-    run.add_argument("--executor", default="futures", help=f"one of {executor_names()}")
+    run.add_argument(
+        "--executor",
+        default="futures",
+        help=f"one of {executor_names()}, or a section of the configuration (e.g. dask_slurm)",
+    )
+    run.add_argument(
+        "--config", default=None, help="configuration file (default: colframe.toml or pyproject.toml)"
+    )
     run.add_argument("--workers", type=int, default=None, help="worker processes (futures)")
-    run.add_argument("--chunksize", type=int, default=100_000)
+    run.add_argument("--chunksize", type=int, default=None, help="entries per chunk (100,000)")
     run.add_argument("--maxchunks", type=int, default=None)
-    run.add_argument("--fan-in", type=int, default=20)
+    run.add_argument("--fan-in", type=int, default=None, help="partial outputs per merge (20)")
     run.add_argument("--retries", type=int, default=None)
     run.add_argument("--skipbadfiles", action="store_true", help="skip unreadable files")
     run.add_argument("--no-status", action="store_true", help="no progress bars")
@@ -105,17 +113,26 @@ def load_processor(target: str) -> Any:
 
 def _run(args: argparse.Namespace) -> int:
     processor = load_processor(args.processor)
-    options = {} if args.workers is None else {"workers": args.workers}
+    config = load_config(args.config)
+    if args.executor in config:
+        executor, options = executor_from_config(args.executor, config)
+    else:
+        workers = {} if args.workers is None else {"workers": args.workers}
+        executor, options = get_executor(args.executor, **workers), {}
+    given = {
+        "chunksize": args.chunksize,
+        "maxchunks": args.maxchunks,
+        "fan_in": args.fan_in,
+        "retries": args.retries,
+        "skipbadfiles": args.skipbadfiles or None,
+    }
+    options.update({key: value for key, value in given.items() if value is not None})
     runner = Runner(
-        get_executor(args.executor, **options),
-        chunksize=args.chunksize,
-        maxchunks=args.maxchunks,
-        fan_in=args.fan_in,
-        retries=args.retries,
-        skipbadfiles=args.skipbadfiles,
+        executor,
         savemetrics=True,
         status=not args.no_status,
         checkpoint=args.checkpoint,
+        **options,
     )
     out, report = runner(args.fileset, args.treename, processor_instance=processor)
     serialize.dump({"output": out, "report": report}, args.output)

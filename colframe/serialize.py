@@ -29,6 +29,7 @@ from .hist._wire import reduce_for_wire
 __all__ = ["atomic_write", "dump", "dumps", "explain_unpicklable", "load", "loads"]
 
 _LEVEL = 1  # lz4 level 1: fast; histograms compress well even at the lowest level
+_SLICE = 1 << 20
 
 
 class _Pickler(cloudpickle.Pickler):
@@ -41,10 +42,32 @@ class _Pickler(cloudpickle.Pickler):
         return super().reducer_override(obj)
 
 
+class _Sliced:
+    """Passes writes on to ``stream`` in slices of at most 1 MiB.
+
+    Pickle protocol 5 hands every array of 64 KiB or more to ``write`` in one
+    call, and lz4 compresses each call whole into a new buffer: without slicing,
+    dumping a large array briefly holds a second, compressed copy of it.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        # cast() needs C order; numpy sends F-order arrays transposed, so others are rare
+        if view.nbytes <= _SLICE or not view.c_contiguous:
+            return self._stream.write(data)
+        view = view.cast("B")
+        for start in range(0, len(view), _SLICE):
+            self._stream.write(view[start : start + _SLICE])
+        return len(view)
+
+
 def _write(obj: Any, stream) -> None:
     try:
         with lz4.frame.LZ4FrameFile(stream, "wb", compression_level=_LEVEL) as frame:
-            _Pickler(frame, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+            _Pickler(_Sliced(frame), protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
     except (pickle.PicklingError, TypeError, AttributeError) as err:
         # the raw error ("cannot pickle '_thread.lock' object") names neither the
         # object nor where it hides; find the attribute that holds it

@@ -65,8 +65,9 @@ class Kept:
         self.nbytes = size
 
     def load(self) -> Any:
-        # the stored object itself, not a copy: merges add into it in place, which
-        # is why a merge that failed half-way is never re-run (see run_task)
+        # the stored object itself, not a copy: merges add into it in place (and take
+        # over the arrays of smaller inputs), which is why a merge that failed
+        # half-way is never re-run (see run_task)
         return self.value
 
     def discard(self) -> None:

@@ -72,6 +72,9 @@ class DaskExecutor(Executor):
         dashboard_address: where the started LocalCluster serves its dashboard.
         cluster_options: more keyword arguments for ``distributed.LocalCluster``
             (e.g. ``{"memory_limit": "4GiB"}``).
+        cluster: instead of a LocalCluster, a zero-argument callable returning a
+            started dask cluster (e.g. a dask-jobqueue ``SLURMCluster``, see
+            :mod:`colframe.config`); the executor connects to it and closes it in ``stop``.
 
     Raises ModuleNotFoundError with the install line when distributed is missing.
     """
@@ -87,6 +90,7 @@ class DaskExecutor(Executor):
         *,
         dashboard_address: str = ":8787",
         cluster_options: dict[str, Any] | None = None,
+        cluster: Any = None,
     ) -> None:
         super().__init__(retries=retries)
         distributed = _import_distributed()
@@ -95,6 +99,9 @@ class DaskExecutor(Executor):
                 f"client must be None (start a local cluster), a scheduler address such as "
                 f"'tcp://host:8786', or a distributed.Client, not {client!r}"
             )
+            raise ExecutorError(msg)
+        if cluster is not None and (client is not None or workers is not None or cluster_options):
+            msg = "cluster= replaces client, workers and cluster_options: give only one of them"
             raise ExecutorError(msg)
         if client is not None and (workers is not None or cluster_options):
             msg = (
@@ -110,6 +117,7 @@ class DaskExecutor(Executor):
         self.workers = workers
         self.dashboard_address = dashboard_address
         self.cluster_options = dict(cluster_options or {})
+        self.cluster = cluster
         self._client = None
         self._cluster = None
         self._owns_client = False
@@ -119,7 +127,11 @@ class DaskExecutor(Executor):
     # lifetime -------------------------------------------------------------
     def start(self) -> None:
         distributed = _import_distributed()
-        if self.client is None:
+        if self.cluster is not None:
+            self._cluster = self.cluster()
+            self._client = distributed.Client(self._cluster, set_as_default=False)
+            self._owns_client = True
+        elif self.client is None:
             options = {
                 "n_workers": self.workers,
                 "threads_per_worker": 1,

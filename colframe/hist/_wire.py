@@ -7,9 +7,12 @@
 Encoding: every block of a SparseHist, or the whole flow-inclusive storage of a plain
 histogram, travels dense or as COO (flat bin index + values [+ variances]), whichever
 is smaller.  Flat indices use the smallest unsigned dtype that fits (uint16/32/64);
-a bin counts as filled if its value OR its variance is non-zero.  A SparseHist's COO
-blocks are concatenated (with per-block counts) to avoid per-array pickle overhead;
-its dense blocks travel as a list of the arrays themselves, so nothing is copied.
+a bin counts as filled if its value OR its variance is non-zero.  A SparseHist's
+dense blocks and its COO blocks of at least 256 entries travel as their own arrays,
+which pickling and loading neither copy nor concatenate; smaller COO blocks are
+packed into one index and one value array (with per-block counts), which saves
+per-array pickle overhead.  Version 2 of the SparseHist layout; version 1 (every
+COO block packed) is still read.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from ._sparse import SparseHist
 __all__ = ["rebuild_hist", "rebuild_sparse", "reduce_for_wire", "reduce_hist", "reduce_sparse"]
 
 _WEIGHT_DTYPE = np.dtype([("value", "<f8"), ("variance", "<f8")])
-_VERSION = 1
+_VERSION = 2
+_READABLE = (1, 2)  # version 1 is version 2 with every COO block packed
+_OWN_ARRAYS = 256  # COO blocks with this many entries travel as their own arrays
 
 
 def _smallest_uint(max_value: int) -> np.dtype[Any]:
@@ -96,7 +101,7 @@ def rebuild_hist(
 
 # -- SparseHist -------------------------------------------------------------------------
 def reduce_sparse(sh: SparseHist) -> tuple[Any, ...]:
-    """Reduce tuple for a SparseHist: category tables, key codes, dense list, packed COO."""
+    """Reduce tuple for a SparseHist: category tables, key codes, whole blocks, packed COO."""
     spec = sh._spec
     cats = [list(c.values) for c in sh._cats]
     code_dt = _smallest_uint(max([len(v) for v in cats], default=0))
@@ -104,8 +109,8 @@ def reduce_sparse(sh: SparseHist) -> tuple[Any, ...]:
         [[c.position(v) for c, v in zip(sh._cats, key, strict=True)] for key in sh._blocks],
         dtype=code_dt,
     ).reshape(len(sh._blocks), len(cats))
-    kinds = np.zeros(len(sh._blocks), np.uint8)
-    dense: list[np.ndarray] = []
+    kinds = np.zeros(len(sh._blocks), np.uint8)  # 0: in ``whole``, 1: packed
+    whole: list[Any] = []  # dense arrays and (idx, vals) tuples, pickled as they are
     counts: list[int] = []
     idx_parts: list[np.ndarray] = []
     val_parts: list[np.ndarray] = []
@@ -113,20 +118,23 @@ def reduce_sparse(sh: SparseHist) -> tuple[Any, ...]:
         if isinstance(block, np.ndarray):
             idx = _blocks.nonzero_index(block, spec)
             if spec.coo_nbytes(len(idx)) >= spec.dense_nbytes:
-                dense.append(block)
+                whole.append(block)
                 continue
             block = (idx, block.reshape(spec.size, *spec.cell)[idx])
+        if len(block[0]) >= _OWN_ARRAYS:
+            whole.append(block)
+            continue
         kinds[i] = 1
         counts.append(len(block[0]))
         idx_parts.append(block[0])
         val_parts.append(block[1])
-    coo = (
+    packed = (
         np.array(counts, dtype=_smallest_uint(max(counts, default=0))),
         np.concatenate(idx_parts) if idx_parts else np.zeros(0, spec.idx_dtype),
         np.concatenate(val_parts) if val_parts else np.zeros((0, *spec.cell), spec.dtype),
     )
     meta = (sh.name, sh.label, sh.metadata, sh._variance_known)
-    args = (_VERSION, type(sh), sh._axes, sh._storage_type, meta, cats, codes, kinds, dense, coo)
+    args = (_VERSION, type(sh), sh._axes, sh._storage_type, meta, cats, codes, kinds, whole, packed)
     return rebuild_sparse, args
 
 
@@ -139,20 +147,23 @@ def rebuild_sparse(
     cats: list[list[Any]],
     codes: np.ndarray,
     kinds: np.ndarray,
-    dense: list[np.ndarray],
-    coo: tuple[np.ndarray, ...],
+    whole: list[Any],
+    packed: tuple[np.ndarray, ...],
 ) -> Any:
-    """Inverse of :func:`reduce_sparse`."""
-    if version != _VERSION:
-        msg = f"SparseHist wire version {version} is not readable here (expected {_VERSION}); upgrade colframe"
+    """Inverse of :func:`reduce_sparse` (versions 1 and 2)."""
+    if version not in _READABLE:
+        msg = (
+            f"SparseHist wire version {version} is not readable here (this colframe reads "
+            f"versions {', '.join(map(str, _READABLE))}); upgrade colframe"
+        )
         raise ValueError(msg)
     sh = cls.__new__(cls)
     sh._init_schema(tuple(axes), storage_type)
     sh._cats = [CatAxis(c.template, values) for c, values in zip(sh._cats, cats, strict=True)]
     sh.name, sh.label, sh.metadata, sh._variance_known = meta
-    counts, idx, vals = coo
+    counts, idx, vals = packed
     ends = np.cumsum(counts, dtype=np.int64).tolist()
-    dense_iter, coo_i, start = iter(dense), 0, 0
+    whole_iter, packed_i, start = iter(whole), 0, 0
     blocks: dict[tuple[Any, ...], Any] = {}
     for row, kind in zip(codes.tolist(), kinds.tolist(), strict=True):
         key = tuple(
@@ -160,15 +171,21 @@ def rebuild_sparse(
             for c, p in zip(sh._cats, row, strict=True)
         )
         if kind == 0:
-            arr = next(dense_iter)
-            blocks[key] = arr if arr.flags.writeable else arr.copy()
+            blocks[key] = _adopt(next(whole_iter))
         else:
-            end = ends[coo_i]
+            end = ends[packed_i]
             # Own copies, so that a block's memory is freed with the block.
             blocks[key] = (idx[start:end].copy(), vals[start:end].copy())
-            coo_i, start = coo_i + 1, end
+            packed_i, start = packed_i + 1, end
     sh._blocks = blocks
     return sh
+
+
+def _adopt(block: Any) -> Any:
+    """The unpickled block itself (its arrays are fresh and writable), else a writable copy."""
+    if isinstance(block, np.ndarray):
+        return block if block.flags.writeable else block.copy()
+    return tuple(a if a.flags.writeable else a.copy() for a in block)
 
 
 # -- dispatch ---------------------------------------------------------------------------

@@ -226,11 +226,14 @@ def test_workers_that_join_later_get_the_function():
 def test_jobqueue_cluster():
     # dask-jobqueue's local "batch system" starts workers as separate jobs (subprocesses),
     # as SLURMCluster or HTCondorCluster would on a batch farm
-    jobqueue = pytest.importorskip("dask_jobqueue.local")
+    import dask_jobqueue.local as jobqueue
     import distributed
 
     cluster = jobqueue.LocalCluster(
-        cores=1, processes=1, memory="2GiB", scheduler_options={"dashboard_address": ":0"}
+        cores=1,
+        processes=1,
+        memory="2GiB",
+        scheduler_options={"dashboard_address": ":0", "host": "127.0.0.1"},
     )
     try:
         cluster.scale(jobs=2)
