@@ -2,24 +2,29 @@
 
     python -m benchmarks.executors --events 4000000 --files 8 --workers 2
 
-Runs, in one process and one session, colframe Iterative, colframe Futures(workers),
-coffea Iterative and coffea Futures(workers) on the same generated files, checks
+Runs, in one process and one session, colframe Iterative, Futures(workers) and
+Dask(workers), coffea Iterative and Futures(workers) on the same generated
+files, and for Q1 also colframe's dask-awkward path (``apply_to_fileset`` with a
+``hist.dask`` histogram, computed on a 2-worker distributed cluster). Checks
 that all outputs are identical, prints a table and writes
-``benchmarks/results/executors.md``.
+``benchmarks/results/executors.md``. colframe's executors (and the dask-awkward
+cluster) are started once and serve every query, as coffea's futures pool does.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
+import numpy as np
 from coffea import processor as coffea_processor
 
 import colframe
 from benchmarks._common import RESULTS, machine, markdown_table, timed, versions
 from benchmarks.adl.generate import ensure_dataset
-from colframe.executors import FuturesExecutor, IterativeExecutor
+from colframe.executors import DaskExecutor, FuturesExecutor, IterativeExecutor
 from processors.adl import QUERIES, ADLNanoAODSchema
 
 __all__ = ["main"]
@@ -27,27 +32,57 @@ __all__ = ["main"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _runners(workers: int, chunksize: int):
+class DaskQ1:
+    """Q1 for the dask-awkward path: the MET histogram as a ``hist.dask`` collection."""
+
+    def process(self, events):
+        import awkward as ak
+        import hist.dask
+
+        h = hist.dask.Hist.new.Reg(100, 0, 200, name="met").Double()
+        return {"met": h.fill(met=events.MET.pt), "nevents": ak.num(events, axis=0)}
+
+
+def _runners(workers: int, chunksize: int, stack: contextlib.ExitStack):
     schema = ADLNanoAODSchema
-    yield "colframe Iterative", colframe.Runner(
-        IterativeExecutor(), schema=schema, chunksize=chunksize, status=False, metadata_cache=False
+    for name, executor in [
+        ("colframe Iterative", IterativeExecutor()),
+        (f"colframe Futures({workers})", FuturesExecutor(workers=workers)),
+        (f"colframe Dask({workers})", DaskExecutor(workers=workers, dashboard_address=":0")),
+    ]:
+        stack.enter_context(executor)
+        yield (
+            name,
+            colframe.Runner(
+                executor, schema=schema, chunksize=chunksize, status=False, metadata_cache=False
+            ),
+        )
+    yield (
+        "coffea Iterative",
+        coffea_processor.Runner(
+            coffea_processor.IterativeExecutor(status=False), schema=schema, chunksize=chunksize
+        ),
     )
-    yield f"colframe Futures({workers})", colframe.Runner(
-        FuturesExecutor(workers=workers), schema=schema, chunksize=chunksize, status=False,
-        metadata_cache=False,
-    )
-    yield "coffea Iterative", coffea_processor.Runner(
-        coffea_processor.IterativeExecutor(status=False), schema=schema, chunksize=chunksize
-    )
-    yield f"coffea Futures({workers})", coffea_processor.Runner(
-        coffea_processor.FuturesExecutor(workers=workers, status=False),
-        schema=schema,
-        chunksize=chunksize,
+    yield (
+        f"coffea Futures({workers})",
+        coffea_processor.Runner(
+            coffea_processor.FuturesExecutor(workers=workers, status=False),
+            schema=schema,
+            chunksize=chunksize,
+        ),
     )
 
 
 def _same(a, b) -> bool:
-    return all(a[k] == b[k] for k in a if k != "nevents") and a["nevents"] == b["nevents"]
+    """Same keys, same event counts, histograms equal bin by bin (flow included; labels aside)."""
+    if a.keys() != b.keys() or a["nevents"] != b["nevents"]:
+        return False
+    return all(
+        np.array_equal(a[k].axes[0].edges, b[k].axes[0].edges)
+        and np.array_equal(a[k].values(flow=True), b[k].values(flow=True))
+        for k in a
+        if k != "nevents"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,26 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     files = ensure_dataset(data, args.events, n_files=args.files, seed=1)
     fileset = {"SingleMu": [str(f) for f in files]}
     rows = []
-    for query in args.queries.split(","):
-        results = {}
-        for name, runner in _runners(args.workers, args.chunksize):
-            with timed() as t:
-                out = runner(fileset, processor_instance=QUERIES[query](), treename="Events")
-            results[name] = (t.wall, out)
-            print(f"{query} {name:24s} {t.wall:8.2f} s", file=sys.stderr)
-        reference = results["coffea Iterative"][1]
-        coffea_best = min(w for n, (w, _) in results.items() if n.startswith("coffea"))
-        for name, (wall, out) in results.items():
-            rows.append(
-                [
-                    query,
-                    name,
-                    f"{wall:.2f}",
-                    f"{args.events / wall / 1e6:.2f}",
-                    f"{coffea_best / wall:.2f}x",
-                    "yes" if _same(out, reference) else "NO",
-                ]
-            )
+    with contextlib.ExitStack() as stack:
+        runners = list(_runners(args.workers, args.chunksize, stack))
+        client = stack.enter_context(_dask_awkward_client(args.workers))
+        for query in args.queries.split(","):
+            rows += _query_rows(query, runners, client, fileset, args)
     table = markdown_table(
         ["query", "runner", "wall s", "Mevents/s", "speed-up vs coffea best", "same output"], rows
     )
@@ -95,13 +115,69 @@ def main(argv: list[str] | None = None) -> int:
         f"- events: {args.events:,} synthetic ADL events in {args.files} files "
         f"(benchmarks/adl/generate.py, seed 1), chunksize {args.chunksize:,}, page cache warm\n"
         f"- machine: {machine()}\n"
-        f"- versions: {versions('colframe', 'coffea', 'awkward', 'uproot', 'numpy')}\n\n"
+        f"- versions: {versions('colframe', 'coffea', 'awkward', 'uproot', 'numpy', 'dask')}\n"
+        "- executors and clusters started once, before timing (coffea's futures pool is reused "
+        "across runs too)\n\n"
         f"{table}\n"
     )
     print(text)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(text)
     return 0
+
+
+@contextlib.contextmanager
+def _dask_awkward_client(workers: int):
+    import distributed
+
+    with (
+        distributed.LocalCluster(
+            n_workers=workers, threads_per_worker=1, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
+        yield client
+
+
+def _query_rows(query, runners, client, fileset, args) -> list[list]:
+    results = {}
+    for name, runner in runners:
+        with timed() as t:
+            out = runner(fileset, processor_instance=QUERIES[query](), treename="Events")
+        results[name] = (t.wall, out)
+        print(f"{query} {name:24s} {t.wall:8.2f} s", file=sys.stderr)
+    if query == "q1":
+        import dask
+
+        from colframe.dask import apply_to_fileset
+
+        with timed() as t:
+            lazy = apply_to_fileset(
+                DaskQ1(),
+                fileset,
+                schema=ADLNanoAODSchema,
+                chunksize=args.chunksize,
+                metadata_cache=False,
+            )
+            (computed,) = dask.compute(lazy, scheduler=client.get)
+        out = computed["SingleMu"]
+        out["nevents"] = {"SingleMu": int(out["nevents"])}
+        results[f"colframe dask-awkward ({args.workers} workers)"] = (t.wall, out)
+    rows = []
+    reference = results["coffea Iterative"][1]
+    coffea_best = min(w for n, (w, _) in results.items() if n.startswith("coffea"))
+    for name, (wall, out) in results.items():
+        rows.append(
+            [
+                query,
+                name,
+                f"{wall:.2f}",
+                f"{args.events / wall / 1e6:.2f}",
+                f"{coffea_best / wall:.2f}x",
+                "yes" if _same(out, reference) else "NO",
+            ]
+        )
+    return rows
 
 
 if __name__ == "__main__":

@@ -10,13 +10,14 @@ Generates partial results directly (random fills, no ROOT reading) with the cate
 process (as a chunk of one sample is), stored once per representation:
 
 - ``dense``: ``sh.to_hist()`` (categories the partial saw), plain pickle + lz4 level 1, merged
-  with ``colframe.accumulate.merge_streaming`` (``+=``, smallest first, one prefetched);
+  with ``colframe.accumulate.merge_streaming`` (``+=``, smallest first, small inputs
+  prefetched);
 - ``chunked``: ``sh.to_chunked()``, plain pickle + lz4, merged the same way;
 - ``coffea``: the dense files merged as coffea's futures merge job does: all k compressed
   blobs in memory, ``coffea.processor.accumulate`` over them, result compressed in memory;
 - ``sparse``: the ``SparseHist`` itself, ``colframe.serialize.dump`` (sparse wire), merged by
   ``merge_streaming`` over ``FileRef`` s, as the Runner's merge tasks do; ``sparse_noprefetch``
-  the same with ``prefetch=False``, to show what the one prefetched input costs.
+  the same with ``prefetch=False``, to show what prefetching costs.
 
 Every merge task runs in a fresh subprocess and reports its peak RSS minus the RSS after
 imports, measured before any partial is read. The peak is Linux's ``VmHWM`` (reset after the
