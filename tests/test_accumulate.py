@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+
 import hist
 import numpy as np
 import pytest
 from coffea import processor
 
+from colframe._work import Partial, merge_partials
 from colframe.accumulate import accumulate, add, merge_streaming
 from colframe.errors import MergeError
+from colframe.executors._store import MemoryStore
+from colframe.hist import SparseHist
 
 
 def _h(values):
@@ -69,3 +74,76 @@ def test_streaming_merge_adds_into_largest_once_each(prefetch):
     np.testing.assert_array_equal(result, np.full(3, 28.0))
     assert all(ref.loads == 1 for ref in refs)
     assert merge_streaming([]) is None
+
+
+class Part:
+    """A loaded input that records how it was added."""
+
+    def __init__(self, log, name):
+        self.log, self.name, self.total = log, name, 0
+
+    def __iadd__(self, other):
+        self.log.append(("add", other.name))
+        self.total += other.name
+        return self
+
+    def iadd_consume(self, other):
+        self.log.append(("consume", other.name))
+        self.total += other.name
+        return self
+
+
+class TracedRef:
+    """Records, per load, its thread and how many loaded inputs are held (the result too)."""
+
+    def __init__(self, log, name, nbytes):
+        self.log, self.name, self.nbytes = log, name, nbytes
+
+    def load(self):
+        held = sum(e[0] == "loaded" for e in self.log) - sum(e[0] == "consume" for e in self.log)
+        self.log.append(("load", self.name, threading.current_thread().name, held))
+        self.log.append(("loaded", self.name))
+        return Part(self.log, self.name)
+
+
+def test_streaming_merge_prefetches_only_small_inputs():
+    log = []
+    sizes = {1: 10, 2: 10, 3: 10, 4: 500, 5: 600, 6: 1000}  # 4 and 5: more than 1000 / 8
+    result = merge_streaming([TracedRef(log, name, size) for name, size in sizes.items()])
+    assert result.name == 6
+    assert result.total == 1 + 2 + 3 + 4 + 5
+    loads = {e[1]: e[2:] for e in log if e[0] == "load"}
+    main = threading.main_thread().name
+    assert loads[2][0] != main  # prefetched while 1 was added
+    assert loads[3][0] != main
+    # large inputs are loaded when only the result is held: result + one input at a time
+    assert loads[4] == (main, 1)
+    assert loads[5] == (main, 1)
+    assert all(held <= 2 for _, held in loads.values())
+    # the merge owns what it loaded: every input is consumed, none copied in
+    assert [e for e in log if e[0] in ("add", "consume")] == [("consume", n) for n in range(1, 6)]
+
+
+def test_add_consumes_only_when_asked():
+    log = []
+    a, b = Part(log, 1), Part(log, 2)
+    assert add(a, b) is a
+    assert add({"h": a}, {"h": b}, consume=True)["h"] is a
+    assert log == [("add", 2), ("consume", 2)]
+
+
+def test_merge_partials_adopts_sparse_blocks():
+    def partial(process, events):
+        h = SparseHist(
+            hist.axis.StrCategory([], name="p", growth=True), hist.axis.Regular(4, 0, 4, name="x")
+        )
+        h.fill(p=process, x=np.linspace(-1, 5, events))
+        return Partial({"h": h, "n": events}, events=events)
+
+    parts = [partial("a", 50), partial("b", 20), partial("c", 10)]
+    block_b = parts[1].out["h"]._blocks[("b",)]
+    merged = merge_partials([MemoryStore().put(p) for p in parts])
+    assert merged.out["h"]._blocks[("b",)] is block_b  # adopted, not copied
+    assert merged.out["n"] == merged.events == 80
+    assert merged.chunks == 3
+    assert set(merged.out["h"].keys()) == {("a",), ("b",), ("c",)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hist
+import lz4.frame
 import numpy as np
 import pytest
 
@@ -37,3 +38,21 @@ def test_failed_dump_leaves_nothing(tmp_path):
     with pytest.raises(TypeError):
         serialize.dump(Unpicklable(), tmp_path / "x.pkl")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_large_arrays_reach_lz4_in_slices(monkeypatch):
+    # lz4 compresses each write whole into a new buffer: an 8 MB write would hold a copy
+    sizes = []
+    write = lz4.frame.LZ4FrameFile.write
+
+    def recording_write(self, data):
+        sizes.append(memoryview(data).nbytes)
+        return write(self, data)
+
+    monkeypatch.setattr(lz4.frame.LZ4FrameFile, "write", recording_write)
+    arr = np.arange(1_000_000, dtype=np.float64)
+    back = serialize.loads(serialize.dumps({"a": arr, "t": arr[::2]}))
+    np.testing.assert_array_equal(back["a"], arr)
+    np.testing.assert_array_equal(back["t"], arr[::2])
+    assert sum(sizes) > arr.nbytes
+    assert max(sizes) <= 1 << 20

@@ -214,3 +214,53 @@ def test_sparse_without_categorical_or_dense_axes() -> None:
     back = wire_loads(wire_dumps(only_cats))
     assert_sparse_identical(only_cats, back)
     assert back.to_hist() == only_cats.to_hist()
+
+
+def test_large_coo_blocks_travel_whole_and_are_adopted() -> None:
+    axes = [
+        hist.axis.StrCategory([], name="c", growth=True),
+        hist.axis.Regular(8, 0, 8, name="x"),
+        hist.axis.Integer(0, 378, name="coeff", underflow=False, overflow=False),
+    ]
+    sparse = SparseHist(*axes, storage=hist.storage.Weight())
+    # "eft": one x bin x every coefficient (378 entries, COO); "sm": coefficient 0 only
+    sparse.fill(c="eft", x=2.5, coeff=np.arange(378), weight=np.linspace(1, 2, 378))
+    sparse.fill(c="sm", x=[1.5, 4.5], coeff=0)
+    _, args = reduce_for_wire(sparse)
+    kinds, whole, (counts, _, _) = args[7], args[8], args[9]
+    assert kinds.tolist() == [0, 1]
+    assert counts.tolist() == [2]
+    (idx, vals) = whole[0]
+    assert len(idx) == 378
+    assert idx is sparse._blocks[("eft",)][0]  # pickled as it is, no packed copy
+    rebuilt = rebuild_sparse(*args)
+    assert rebuilt._blocks[("eft",)][0] is idx  # adopted on load, not copied
+    assert rebuilt._blocks[("eft",)][1] is vals
+    back = wire_loads(wire_dumps(sparse))
+    assert_sparse_identical(sparse, back)
+    assert all(arr.flags.writeable for arr in back._blocks[("eft",)])
+
+
+class _V1Payload:
+    """What colframe's wire version 1 pickled: every COO block packed (kinds 1)."""
+
+    def __init__(self, args: tuple) -> None:
+        self.args = args
+
+    def __reduce__(self):
+        return rebuild_sparse, self.args
+
+
+def test_version_1_payloads_still_load() -> None:
+    axes = (hist.axis.StrCategory([], name="c", growth=True), hist.axis.Regular(4, 0, 4, name="x"))
+    expected = SparseHist(*axes)
+    expected.fill(c="a", x=[-1, 0.5, 1.5, 2.5, 3.5, 9])  # every bin: a dense block
+    expected.fill(c="b", x=[1.5, 1.5, 3.5], weight=[1, 2, 4])  # two bins: COO
+    counts = np.array([2], np.uint8)
+    packed = (counts, np.array([2, 4], np.uint16), np.array([3.0, 4.0]))
+    v1 = (1, SparseHist, axes, hist.storage.Double, ("", "", None, False), [["a", "b"]])
+    v1 += (np.array([[0], [1]], np.uint8), np.array([0, 1], np.uint8), [np.ones(6)], packed)
+    back = wire_loads(pickle.dumps(_V1Payload(v1), protocol=pickle.HIGHEST_PROTOCOL))
+    assert_sparse_identical(expected, back)
+    with pytest.raises(ValueError, match="wire version 3 is not readable"):
+        rebuild_sparse(3, *v1[1:])
