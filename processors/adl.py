@@ -261,6 +261,13 @@ def _slots(offsets: np.ndarray, events: np.ndarray, n: int) -> np.ndarray:
     return offsets[events][:, None] + np.arange(n)
 
 
+def _met_output(events: Any, selected: Any) -> dict[str, Any]:
+    """The output of the MET queries (q1, q4, q5): MET of the ``selected`` events."""
+    h = _hist("met", _MET_LABEL)
+    h.fill(met=_flat(events.MET.pt)[selected])
+    return {"met": h, "nevents": {_dataset(events): len(events)}}
+
+
 def _dataset(events: Any) -> str:
     return events.metadata.get("dataset", "unknown")
 
@@ -295,9 +302,7 @@ class Q1Processor(_ADLProcessor):
 
     def process(self, events: Any) -> dict[str, Any]:
         """Fill ``met`` with ``MET_pt`` of every event."""
-        h = _hist("met", _MET_LABEL)
-        h.fill(met=_flat(events.MET.pt))
-        return {"met": h, "nevents": {_dataset(events): len(events)}}
+        return _met_output(events, slice(None))
 
 
 class Q2Processor(_ADLProcessor):
@@ -336,9 +341,7 @@ class Q4Processor(_ADLProcessor):
         """Fill ``met`` for events with >= 2 jets above 40 GeV."""
         offsets, pt = _jagged(events.Jet.pt)
         selected = _count_true(pt > 40, offsets) >= 2
-        h = _hist("met", _MET_LABEL)
-        h.fill(met=_flat(events.MET.pt)[selected])
-        return {"met": h, "nevents": {_dataset(events): len(events)}}
+        return _met_output(events, selected)
 
 
 class Q5Processor(_ADLProcessor):
@@ -367,9 +370,7 @@ class Q5Processor(_ADLProcessor):
             good = (m > 60) & (m < 120) & (q[:, first] == -q[:, second])
             selected[evts] = good.any(axis=1)
 
-        h = _hist("met", _MET_LABEL)
-        h.fill(met=_flat(events.MET.pt)[selected])
-        return {"met": h, "nevents": {_dataset(events): len(events)}}
+        return _met_output(events, selected)
 
 
 class Q6Processor(_ADLProcessor):
