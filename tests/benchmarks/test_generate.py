@@ -9,11 +9,11 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
+from conftest import shared_file
 
 from benchmarks.adl import generate as gen
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-REAL = SHARED / "adl" / "Run2012B_SingleMu_1000.root"
+REAL = shared_file("Run2012B_SingleMu_1000.root")
 LETTER = {"int32": "I", "uint32": "i", "uint64": "l", "bool": "O", "float32": "F"}
 # coffea's NanoAODSchema rewrites Photon mass/charge of this open-data layout, real file included
 COFFEA_PHOTON_WARNING = "ignore:Branch Photon_.* already exists:RuntimeWarning"
@@ -82,9 +82,7 @@ def test_hardcoded_schema_shape():
 
 
 def test_hardcoded_schema_matches_real_file():
-    if not REAL.exists():
-        pytest.skip(f"real ADL sample not present at {REAL}")
-    with uproot.open(REAL) as handle:
+    with uproot.open(shared_file("Run2012B_SingleMu_1000.root")) as handle:
         real = _branch_signature(handle["Events"])
     assert real == _expected_signature()
 
@@ -95,12 +93,11 @@ def test_written_file_schema(small):
         assert _branch_signature(tree) == _expected_signature()
         assert tree.num_entries == 2_000
         assert handle.file.compression == uproot.ZLIB(1)
-    if REAL.exists():
-        with uproot.open(REAL) as real, uproot.open(small[0]) as ours:
-            assert _branch_signature(ours["Events"]) == _branch_signature(real["Events"])
-            assert [b.typename for b in ours["Events"].branches] == [
-                b.typename for b in real["Events"].branches
-            ]
+    with uproot.open(REAL) as real, uproot.open(small[0]) as ours:
+        assert _branch_signature(ours["Events"]) == _branch_signature(real["Events"])
+        assert [b.typename for b in ours["Events"].branches] == [
+            b.typename for b in real["Events"].branches
+        ]
 
 
 def test_generate_arrays_dtypes():
