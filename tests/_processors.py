@@ -155,3 +155,18 @@ class MuonHists(processor.ProcessorABC):
 
     def postprocess(self, accumulator):
         return accumulator
+
+
+class CountsUnpickling:
+    """Appends a line to a file each time it is unpickled (i.e. shipped to a worker)."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        with open(self.log, "a") as stream:
+            stream.write(f"{os.getpid()}\n")
+
+    def __call__(self, x):
+        return x

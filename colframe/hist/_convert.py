@@ -13,6 +13,7 @@ from ._axes import OVERFLOW
 
 __all__ = [
     "counts",
+    "empty_hist",
     "from_chunked",
     "from_hist",
     "to_chunked",
@@ -67,16 +68,21 @@ def counts(self: Any, flow: bool = False) -> np.ndarray:
         return np.where(var != 0, vals**2 / var, 0.0)
 
 
+def empty_hist(sh: Any, axes: Any) -> hist.Hist:
+    """An empty ``hist.Hist`` over ``axes`` with ``sh``'s storage, name, label and metadata."""
+    return hist.Hist(
+        *axes,
+        storage=sh._storage_type(),
+        name=sh.name or None,
+        label=sh.label or None,
+        metadata=sh.metadata,
+    )
+
+
 def to_hist(self: Any) -> hist.Hist:
     """The equivalent dense ``hist.Hist`` (allocates the full category product)."""
     axes = list(self.axes)
-    out = hist.Hist(
-        *axes,
-        storage=self._storage_type(),
-        name=self.name or None,
-        label=self.label or None,
-        metadata=self.metadata,
-    )
+    out = empty_hist(self, axes)
     view = np.asarray(out.view(flow=True))
     spec = self._spec
     for key, block in self._blocks.items():

@@ -20,6 +20,7 @@ import numpy as np
 from . import _blocks
 from ._axes import OVERFLOW, CatAxis, normalize_value
 from ._blocks import BlockSpec
+from ._convert import empty_hist
 
 __all__ = ["getitem", "project"]
 
@@ -143,13 +144,7 @@ def _collapse(sh: Any, dense_axes: tuple[Any, ...], spec: BlockSpec, block: Any)
         if spec.weighted:
             return bh.accumulators.WeightedSum(float(dense[0]), float(dense[1]))
         return dense.item()
-    out = hist.Hist(
-        *dense_axes,
-        storage=sh._storage_type(),
-        name=sh.name or None,
-        label=sh.label or None,
-        metadata=sh.metadata,
-    )
+    out = empty_hist(sh, dense_axes)
     view = np.asarray(out.view(flow=True))
     if spec.weighted:
         view["value"], view["variance"] = dense[..., 0], dense[..., 1]

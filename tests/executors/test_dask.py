@@ -11,7 +11,7 @@ import cloudpickle
 import numpy as np
 import pytest
 from _compare import assert_same
-from _processors import AlwaysCrashes, CoffeaStyle, KillsOnce
+from _processors import AlwaysCrashes, CoffeaStyle, CountsUnpickling, KillsOnce
 
 import colframe
 from colframe.errors import ChunkError, ExecutorError
@@ -33,21 +33,6 @@ class RecordsWorker:
     def __call__(self, events):
         time.sleep(0.05)
         return {"pids": {os.getpid()}, "n": len(events)}
-
-
-class CountsUnpickling:
-    """Appends a line to a file each time it is unpickled (i.e. shipped to a worker)."""
-
-    def __init__(self, log):
-        self.log = log
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        with open(self.log, "a") as stream:
-            stream.write(f"{os.getpid()}\n")
-
-    def __call__(self, x):
-        return x
 
 
 class CountsAttempts:

@@ -6,7 +6,7 @@ import os
 
 import pytest
 from _compare import assert_same
-from _processors import AlwaysCrashes, CoffeaStyle, KillsOnce
+from _processors import AlwaysCrashes, CoffeaStyle, CountsUnpickling, KillsOnce
 
 import colframe
 from colframe.errors import ChunkError
@@ -24,21 +24,6 @@ def test_tasks_run_in_worker_processes():
     assert len(results) == 20
     assert os.getpid() not in pids
     assert 1 <= len(pids) <= 2
-
-
-class CountsUnpickling:
-    """Appends a line to a file each time it is unpickled (i.e. shipped to a worker)."""
-
-    def __init__(self, log):
-        self.log = log
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        with open(self.log, "a") as stream:
-            stream.write(f"{os.getpid()}\n")
-
-    def __call__(self, x):
-        return x
 
 
 def test_function_is_shipped_once_per_worker(tmp_path):
