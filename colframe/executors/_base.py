@@ -16,6 +16,7 @@ physics. The Runner only uses what is defined here:
 from __future__ import annotations
 
 import dataclasses
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import Any, ClassVar
 from ..errors import ExecutorError
 from ._result import Err, Result
 
-__all__ = ["Executor", "Task", "executor_names", "get_executor", "register"]
+__all__ = ["Executor", "Task", "executor_names", "get_executor", "register", "worker_count"]
 
 
 @dataclass(eq=False)
@@ -127,6 +128,16 @@ class Executor(ABC):
             for task, result in self.wait(pending):
                 pending.remove(task)
                 yield task.arg, result
+
+
+def worker_count(workers: int | None) -> int:
+    """``workers``, or the number of CPUs when None; anything but a positive int is an error."""
+    if workers is None:
+        return os.cpu_count() or 1
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        msg = f"workers must be a positive integer, got {workers!r}"
+        raise ExecutorError(msg)
+    return workers
 
 
 # registry -----------------------------------------------------------------

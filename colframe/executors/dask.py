@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 import weakref
@@ -23,7 +22,7 @@ from typing import Any
 from .. import serialize
 from ..errors import ExecutorError, WorkerDiedError
 from ..report import ChunkFailure
-from ._base import Executor, Task
+from ._base import Executor, Task, worker_count
 from ._result import Err, Ok, Result
 from ._task import is_retryable
 
@@ -109,10 +108,7 @@ class DaskExecutor(Executor):
                 f"DaskExecutor starts when client is None; size the cluster of {client!r} instead"
             )
             raise ExecutorError(msg)
-        workers = (os.cpu_count() or 1) if workers is None else workers
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            msg = f"workers must be a positive integer, got {workers!r}"
-            raise ExecutorError(msg)
+        workers = worker_count(workers)
         self.client = client
         self.workers = workers
         self.dashboard_address = dashboard_address

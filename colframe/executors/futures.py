@@ -26,7 +26,7 @@ from pathlib import Path
 from .. import serialize
 from ..errors import ExecutorError, WorkerDiedError
 from ..report import ChunkFailure
-from ._base import Executor, Task
+from ._base import Executor, Task, worker_count
 from ._result import Err, Result
 from ._store import FileStore
 from ._task import execute_shipped
@@ -75,10 +75,7 @@ class FuturesExecutor(Executor):
         mp_context: str | None = None,
     ) -> None:
         super().__init__(retries=retries)
-        workers = (os.cpu_count() or 1) if workers is None else workers
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            msg = f"workers must be a positive integer, got {workers!r}"
-            raise ExecutorError(msg)
+        workers = worker_count(workers)
         self.workers = workers
         self.spool_dir = spool_dir
         default = "fork" if sys.platform.startswith("linux") else "spawn"
