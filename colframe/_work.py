@@ -11,10 +11,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._openfiles import OpenFiles
 from .accumulate import add, merge_streaming, nbytes
+from .decompression import zlib_library
 from .errors import ProcessorOutputError
 from .plan import WorkItem
-from ._openfiles import OpenFiles
 
 __all__ = ["Partial", "ProcessChunk", "merge_partials"]
 
@@ -74,6 +75,7 @@ class ProcessChunk:
     processor: Any
     schema: type
     uproot_options: dict[str, Any] = field(default_factory=dict)
+    zlib_library: str = "zlib"  # resolved name: "isal" or "zlib" (see colframe.decompression)
     _files: OpenFiles = field(default_factory=OpenFiles, init=False, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -91,7 +93,8 @@ class ProcessChunk:
 
     def __call__(self, item: WorkItem) -> Partial:
         try:
-            return self._run(item)
+            with zlib_library(self.zlib_library):
+                return self._run(item)
         except Exception as exc:
             self._files.discard(item.filename, item.treename)
             exc.add_note(f"while processing chunk {item.describe()}")

@@ -11,6 +11,7 @@ from typing import Any
 
 from . import serialize
 from .config import executor_from_config, load_config
+from .decompression import ZLIB_LIBRARIES
 from .errors import ColframeError
 from .executors import executor_names, get_executor
 from .rerun import merge_runs
@@ -53,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--fan-in", type=int, default=None, help="partial outputs per merge (20)")
     run.add_argument("--retries", type=int, default=None)
     run.add_argument("--skipbadfiles", action="store_true", help="skip unreadable files")
+    run.add_argument(
+        "--zlib-library",
+        choices=ZLIB_LIBRARIES,
+        default=None,
+        help="what inflates ZLIB baskets (auto: ISA-L when installed, else the standard library)",
+    )
     run.add_argument("--no-status", action="store_true", help="no progress bars")
     run.add_argument("--output", "-o", required=True, help="where to write the merged output")
     run.add_argument(
@@ -125,6 +132,7 @@ def _run(args: argparse.Namespace) -> int:
         "fan_in": args.fan_in,
         "retries": args.retries,
         "skipbadfiles": args.skipbadfiles or None,
+        "zlib_library": args.zlib_library,
     }
     options.update({key: value for key, value in given.items() if value is not None})
     runner = Runner(

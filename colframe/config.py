@@ -33,7 +33,9 @@ BACKENDS = {
     "condor": "HTCondorCluster",
     "pbs": "PBSCluster",
 }
-RUNNER_KEYS = frozenset({"chunksize", "maxchunks", "retries", "fan_in", "skipbadfiles"})
+RUNNER_KEYS = frozenset(
+    {"chunksize", "maxchunks", "retries", "fan_in", "skipbadfiles", "zlib_library"}
+)
 _SCALING_KEYS = frozenset({"adapt_max", "adapt_min", "jobs"})
 
 

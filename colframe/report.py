@@ -105,6 +105,7 @@ class RunReport:
     events_processed: int = 0
     bytes_read: int = 0
     columns: list[str] = field(default_factory=list)
+    zlib_library: str = "zlib"
     failures: list[ChunkFailure] = field(default_factory=list)
     skipped: list[ChunkFailure] = field(default_factory=list)
     wall_seconds: dict[str, float] = field(default_factory=dict)
@@ -144,7 +145,8 @@ class RunReport:
             f"{self.chunks_skipped} skipped; {self.merges} merges",
             *self._checkpoint_lines(),
             f"events: {self.events_processed:,} processed of {self.events_total:,}",
-            f"read: {self.bytes_read / 1e6:,.1f} MB in {len(self.columns)} columns",
+            f"read: {self.bytes_read / 1e6:,.1f} MB in {len(self.columns)} columns "
+            f"(ZLIB inflated by {self.zlib_library})",
             "wall: "
             + ", ".join(f"{k} {v:.2f}s" for k, v in self.wall_seconds.items())
             + f" ({rate:,.0f} events/s)",

@@ -192,6 +192,7 @@ def _merge_reports(a: RunReport, b: RunReport) -> RunReport:
         a,
         executor=_join(a.executor, b.executor),
         checkpoint=_join(a.checkpoint, b.checkpoint),
+        zlib_library=_join(a.zlib_library, b.zlib_library),
         files_total=len({spec for dataset in datasets for spec in dataset.files}),
         files_from_cache=a.files_from_cache + b.files_from_cache,
         files_skipped=sum(isinstance(f.item, FileSpec) for f in skipped),

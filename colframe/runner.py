@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from ._work import ProcessChunk
+from .decompression import resolve_zlib_library
 from .checkpoint import Checkpointed, CheckpointStore, processor_fingerprint
 from .errors import ChunkError, ExecutorError
 from .executors._base import Executor, get_executor
@@ -47,6 +48,9 @@ class Runner:
         metadata_cache: directory of the on-disk preprocessing cache; None for the
             default (``~/.cache/colframe``), False to disable caching.
         uproot_options: extra keyword arguments for ``uproot.open``.
+        zlib_library: what inflates ZLIB baskets while a chunk is processed: ``"auto"``
+            (ISA-L when the isal package imports, else the standard library), ``"isal"``
+            or ``"zlib"``. Lossless either way; see :mod:`colframe.decompression`.
         checkpoint: a directory (local path or fsspec URL, reachable from every
             worker) where each finished chunk's output is saved; a rerun with the
             same directory loads those chunks instead of computing them again.
@@ -67,6 +71,7 @@ class Runner:
         metadata_cache: Any = None,
         uproot_options: dict[str, Any] | None = None,
         checkpoint: str | os.PathLike | None = None,
+        zlib_library: str = "auto",
     ) -> None:
         if isinstance(executor, str):
             executor = get_executor(executor)
@@ -92,6 +97,7 @@ class Runner:
         self.status = status
         self.cache = None if metadata_cache is False else MetadataCache(metadata_cache)
         self.uproot_options = dict(uproot_options or {})
+        self.zlib_library = resolve_zlib_library(zlib_library)
         self.checkpoint = None if checkpoint is None else CheckpointStore(checkpoint)
 
     def __call__(
@@ -126,6 +132,7 @@ class Runner:
             executor=repr(self.executor),
             checkpoint=self.checkpoint.url if self.checkpoint else None,
             datasets=datasets,
+            zlib_library=self.zlib_library,
         )
         with make_progress(self.status) as progress, self.executor:
             metas = self._preprocess(datasets, report, progress)
@@ -183,7 +190,7 @@ class Runner:
 
     def _process(self, items, processor, report: RunReport, progress) -> Any:
         cpu = time.process_time()
-        chunk = ProcessChunk(processor, self.schema, self.uproot_options)
+        chunk = ProcessChunk(processor, self.schema, self.uproot_options, self.zlib_library)
         work = chunk if self.checkpoint is None else self._checkpointed(chunk, items, report)
         try:
             outcome = run_chunks(

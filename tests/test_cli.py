@@ -32,10 +32,11 @@ def test_run_then_report(generated, tmp_path):
     done = colframe_cli(
         "run", "_processors:CoffeaStyle", "--fileset", fileset, "--executor", "futures",
         "--workers", "2", "--chunksize", "3000", "--output", output, "--no-status",
-        cwd=tests_dir,
+        "--zlib-library", "zlib", cwd=tests_dir,
     )
     assert done.returncode == 0, done.stderr
     assert "chunks: 4 planned, 4 ok" in done.stdout
+    assert "(ZLIB inflated by zlib)" in done.stdout  # the flag reached the Runner
     saved = serialize.load(output)
     expected = colframe.Runner(chunksize=3_000, status=False)(
         str(fileset), "Events", processor_instance=CoffeaStyle()

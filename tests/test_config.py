@@ -20,6 +20,7 @@ CONFIG = """
 workers = 2
 dashboard_address = ":0"
 chunksize = 2000
+zlib_library = "zlib"
 
 [dask_slurm]
 cores = 4
@@ -91,7 +92,7 @@ def test_generated_job_scripts(config, section, expected):
 
 def test_runner_options_are_split_from_cluster_options(config):
     executor, options = executor_from_config("dask_local", config)
-    assert options == {"chunksize": 2000}
+    assert options == {"chunksize": 2000, "zlib_library": "zlib"}
     assert executor.workers == 2
 
 

@@ -26,27 +26,39 @@ from benchmarks.adl.generate import ensure_dataset
 __all__ = ["main", "read_floor"]
 
 ROOT = Path(__file__).resolve().parents[2]
+STDLIB_PREFIX = "colframe (stdlib zlib) "
 
 
-def _read_chunk(job: tuple[str, list[str], int, int]) -> int:
+def _read_chunk(job: tuple[str, list[str], int, int, str]) -> int:
     import uproot
 
-    path, columns, start, stop = job
-    with uproot.open(path) as file:
+    from colframe.decompression import zlib_library
+
+    path, columns, start, stop, library = job
+    with zlib_library(library), uproot.open(path) as file:
         # awkward arrays, as NanoEvents reads them (library="np" would build per-event objects)
         file["Events"].arrays(columns, entry_start=start, entry_stop=stop, library="ak")
         return int(file.file.source.num_requested_bytes)
 
 
-def read_floor(files: list[str], columns: list[str], workers: int, chunksize: int) -> int:
-    """Read ``columns`` of every file in chunks on ``workers`` processes; return bytes read."""
+def read_floor(
+    files: list[str], columns: list[str], workers: int, chunksize: int, library: str = "zlib"
+) -> int:
+    """Read ``columns`` of every file in chunks on ``workers`` processes; return bytes read.
+
+    ``library`` inflates the ZLIB baskets (colframe.decompression): the harness
+    passes the one colframe uses, so the floor stays a floor for colframe.
+    """
     import uproot
 
     jobs = []
     for path in files:
         with uproot.open(path) as file:
             entries = file["Events"].num_entries
-        jobs += [(path, columns, s, min(s + chunksize, entries)) for s in range(0, entries, chunksize)]
+        jobs += [
+            (path, columns, s, min(s + chunksize, entries), library)
+            for s in range(0, entries, chunksize)
+        ]
     with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
         return sum(pool.map(_read_chunk, jobs))
 
@@ -56,7 +68,9 @@ def _runners(workers: int, chunksize: int, stack: contextlib.ExitStack):
 
     colframe's executors are started once (``stack``) and serve every query, as
     coffea's futures pool (loky's reusable executor) does: a run's wall time
-    then excludes starting a pool or a dask cluster.
+    then excludes starting a pool or a dask cluster. colframe runs with its
+    default inflater (ISA-L); one more Futures row inflates with the standard
+    library's zlib, as coffea does, to separate that gain from the framework's.
     """
     from coffea import processor as cp
 
@@ -64,14 +78,16 @@ def _runners(workers: int, chunksize: int, stack: contextlib.ExitStack):
     from colframe.executors import executor_names, get_executor
     from processors.adl import ADLNanoAODSchema as schema
 
-    def ours(name, **options):
+    def ours(name, zlib_library="auto", **options):
         executor = stack.enter_context(get_executor(name, **options))
         return lambda: colframe.Runner(
-            executor, schema=schema, chunksize=chunksize, status=False, savemetrics=True
+            executor, schema=schema, chunksize=chunksize, status=False, savemetrics=True,
+            zlib_library=zlib_library,
         )
 
     yield "colframe Iterative", ours("iterative")
     yield f"colframe Futures({workers})", ours("futures", workers=workers)
+    yield f"{STDLIB_PREFIX}Futures({workers})", ours("futures", "zlib", workers=workers)
     if "dask" in executor_names():
         yield f"colframe Dask({workers})", ours("dask", workers=workers)
     yield "coffea Iterative", lambda: cp.Runner(
@@ -125,13 +141,19 @@ def main(argv: list[str] | None = None) -> int:
     cache_note = "cold (page cache dropped before each run)" if cold else "warm page cache"
     if args.cold and not cold:
         cache_note += " (--cold asked, but dropping the page cache is not permitted here)"
-    read_floor(files, sorted({c for q in QUERIES for c in columns(q)}), args.workers, args.chunksize)
+    from colframe.decompression import resolve_zlib_library
+
+    args.zlib_library = resolve_zlib_library("auto")
+    read_floor(
+        files, sorted({c for q in QUERIES for c in columns(q)}), args.workers, args.chunksize,
+        args.zlib_library,
+    )
     rows, chart = [], {}
     with contextlib.ExitStack() as stack:
         runners = list(_runners(args.workers, args.chunksize, stack))
         for query in args.queries.split(","):
             _run_query(query, runners, files, fileset, args, cold, rows, chart)
-    text = _document(args, argv, cache_note, rows)
+    text = _document(args, argv, cache_note, rows, chart)
     print(text)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -148,7 +170,7 @@ def _run_query(query, runners, files, fileset, args, cold, rows, chart) -> None:
     if cold:
         _drop_page_cache()
     with timed() as t:
-        nbytes = read_floor(files, cols, args.workers, args.chunksize)
+        nbytes = read_floor(files, cols, args.workers, args.chunksize, args.zlib_library)
     floor = t.wall
     rows.append(_row(query, "read floor (uproot)", t, args, nbytes, floor))
     chart.setdefault(query, {})["read floor"] = t.wall
@@ -187,7 +209,30 @@ def _row(query, name, t, args, nbytes, floor) -> list:
     ]
 
 
-def _document(args, argv, cache_note, rows) -> str:
+def _summary(chart: dict) -> str:
+    """Per query: colframe's best executor against coffea's best, and against the read floor."""
+    rows = []
+    for query, walls in chart.items():
+        ours = {k: v for k, v in walls.items() if k.startswith("colframe ") and STDLIB_PREFIX not in k}
+        theirs = {k: v for k, v in walls.items() if k.startswith("coffea ")}
+        stdlib = [v for k, v in walls.items() if k.startswith(STDLIB_PREFIX)]
+        best, rival = min(ours, key=ours.get), min(theirs, key=theirs.get)
+        rows.append([
+            query,
+            f"{best.removeprefix('colframe ')} {ours[best]:.2f}",
+            f"{rival.removeprefix('coffea ')} {theirs[rival]:.2f}",
+            f"{theirs[rival] / ours[best]:.2f}×",
+            f"{theirs[rival] / stdlib[0]:.2f}×" if stdlib else "",
+            f"{ours[best] / walls['read floor']:.2f}",
+        ])
+    return markdown_table(
+        ["query", "colframe best (s)", "coffea best (s)", "speed-up",
+         "speed-up, stdlib zlib Futures", "colframe best × read floor"],
+        rows,
+    )
+
+
+def _document(args, argv, cache_note, rows, chart) -> str:
     command = "python -m benchmarks.adl.run " + " ".join(argv if argv is not None else sys.argv[1:])
     table = markdown_table(
         ["query", "runner", "wall s", "CPU s", "Mevents/s", "µs·core/event (wall×workers)",
@@ -203,8 +248,11 @@ def _document(args, argv, cache_note, rows) -> str:
         f"- versions: {versions('colframe', 'coffea', 'awkward', 'uproot', 'numpy', 'dask')}\n"
         "- every colframe histogram was checked equal to coffea Iterative's (the run fails otherwise)\n"
         "- CPU s: this process plus its worker processes; the read floor reads exactly the "
-        "query's columns with uproot on the same number of processes\n\n"
-        f"{table}\n"
+        "query's columns with uproot on the same number of processes\n"
+        f"- ZLIB baskets: colframe and the read floor inflate with {args.zlib_library} "
+        "(colframe's default, `zlib_library=\"auto\"`); coffea with uproot's default, the "
+        f"standard library's zlib, as does the `{STDLIB_PREFIX.strip()}` row\n\n"
+        f"## Summary\n\n{_summary(chart)}\n\n## All runs\n\n{table}\n"
     )
 
 
