@@ -53,7 +53,7 @@ from benchmarks._common import RESULTS, machine, markdown_table, timed, versions
 from colframe import serialize
 from colframe.accumulate import merge_streaming
 from colframe.executors._store import FileRef
-from colframe.hist import SparseHist, reduce_for_wire
+from colframe.hist import SparseHist
 
 __all__ = ["Config", "main", "make_partial", "run_task"]
 
@@ -324,17 +324,8 @@ def _merge_task(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class _WirePickler(pickle.Pickler):
-    """Plain pickle with colframe's sparse histogram reductions (serialize without lz4)."""
-
-    def reducer_override(self, obj: Any) -> Any:
-        return reduce_for_wire(obj)
-
-
 def _wire_dumps(obj: Any) -> bytes:
-    raw = io.BytesIO()
-    _WirePickler(raw, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
-    return raw.getvalue()
+    return serialize.dumps(obj, compress=False)
 
 
 def _plain_dumps(obj: Any) -> bytes:

@@ -30,6 +30,7 @@ __all__ = ["atomic_write", "dump", "dumps", "explain_unpicklable", "load", "load
 
 _LEVEL = 1  # lz4 level 1: fast; histograms compress well even at the lowest level
 _SLICE = 1 << 20
+_LZ4_MAGIC = b"\x04\x22\x4d\x18"  # every lz4 frame starts with it; a pickle never does
 
 
 class _Pickler(cloudpickle.Pickler):
@@ -125,15 +126,23 @@ def explain_unpicklable(obj: Any, err: BaseException) -> UnpicklableError:
     return UnpicklableError(msg)
 
 
-def dumps(obj: Any) -> bytes:
-    """Serialize ``obj`` into lz4-framed pickle bytes."""
+def dumps(obj: Any, compress: bool = True) -> bytes:
+    """Serialize ``obj`` into lz4-framed pickle bytes (plain pickle bytes if not ``compress``)."""
     buffer = io.BytesIO()
-    _write(obj, buffer)
+    if compress:
+        _write(obj, buffer)
+    else:
+        try:
+            _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+        except (pickle.PicklingError, TypeError, AttributeError) as err:
+            raise explain_unpicklable(obj, err) from err
     return buffer.getvalue()
 
 
 def loads(data: bytes) -> Any:
-    """Inverse of :func:`dumps`."""
+    """Inverse of :func:`dumps` (either form)."""
+    if not data.startswith(_LZ4_MAGIC):
+        return pickle.loads(data)
     with lz4.frame.LZ4FrameFile(io.BytesIO(data), "rb") as frame:
         return pickle.load(frame)
 

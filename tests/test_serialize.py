@@ -24,6 +24,18 @@ def test_round_trip_bytes_and_files(tmp_path):
     assert list(tmp_path.iterdir()) == [path]  # no temporary left behind
 
 
+def test_uncompressed_form_is_plain_pickle_with_the_sparse_wire_format():
+    h = hist.Hist(hist.axis.Regular(1000, 0, 1))
+    h.fill([0.5])
+    raw = serialize.dumps({"h": h}, compress=False)
+    assert raw.startswith(b"\x80\x05")  # protocol-5 pickle, no lz4 frame
+    assert len(raw) < 1000  # one filled bin of 1002 travels sparsely, not as 8 kB of zeros
+    assert serialize.loads(raw)["h"] == h
+    packed = serialize.dumps({"h": h})
+    assert packed.startswith(b"\x04\x22\x4d\x18")
+    assert serialize.loads(packed)["h"] == h
+
+
 def test_lambdas_travel_by_value():
     square = serialize.loads(serialize.dumps(lambda x: x * x))
     assert square(7) == 49

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import itertools
 import pickle
 from typing import Any
@@ -11,7 +10,8 @@ import hist
 import numpy as np
 from hypothesis import strategies as st
 
-from colframe.hist import SparseHist, reduce_for_wire
+from colframe import serialize
+from colframe.hist import SparseHist
 
 PROCESSES = ["ttH", "ttW", "ttZ", "tZq", "WZ"]
 STORAGES = {
@@ -21,17 +21,9 @@ STORAGES = {
 }
 
 
-class WirePickler(pickle.Pickler):
-    """Stand-in for colframe.serialize: routes every object through reduce_for_wire."""
-
-    def reducer_override(self, obj: Any) -> Any:
-        return reduce_for_wire(obj)
-
-
 def wire_dumps(obj: Any) -> bytes:
-    buf = io.BytesIO()
-    WirePickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
-    return buf.getvalue()
+    """colframe's pickling (sparse histogram reductions) without lz4: the wire format alone."""
+    return serialize.dumps(obj, compress=False)
 
 
 def wire_loads(data: bytes) -> Any:
