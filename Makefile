@@ -12,7 +12,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[test,jobqueue,envs]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[test,jobqueue]'
 	touch $(STAMP)
 
 demo: $(STAMP)
