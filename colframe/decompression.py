@@ -15,6 +15,7 @@ default. ``Runner(zlib_library="zlib")`` turns the choice off.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 __all__ = ["ZLIB_LIBRARIES", "resolve_zlib_library", "zlib_library"]
@@ -51,17 +52,39 @@ def _inflater():
     return getattr(uproot.compression, "_decompress_ZLIB", uproot.compression.ZLIB)
 
 
+_lock = threading.Lock()
+_active = 0  # scopes open in this process (threads of one dask worker may overlap)
+_saved: str | None = None
+
+
 @contextlib.contextmanager
 def zlib_library(name: str) -> Iterator[None]:
-    """Inflate ZLIB baskets with ``name`` ("isal" or "zlib") inside the block, then restore."""
+    """Inflate ZLIB baskets with ``name`` ("isal" or "zlib") inside the block, then restore.
+
+    Overlapping blocks (chunks run by threads of one process) share the setting:
+    the first to enter saves uproot's own, the last to leave restores it. If they
+    ask for different libraries, the latest request wins for all of them, which
+    changes speed only: inflating is lossless.
+    """
+    global _active, _saved
     inflater = _inflater()
-    saved = inflater.__dict__.get("library")  # None: the class default was in effect
-    inflater.library = name
+    with _lock:
+        if _active == 0:
+            _saved = inflater.__dict__.get("library")  # None: the class default was in effect
+        _active += 1
+        inflater.library = name
     try:
         yield
     finally:
-        if saved is None:
-            with contextlib.suppress(AttributeError):
-                del inflater.library
-        else:
-            inflater.library = saved
+        with _lock:
+            _active -= 1
+            if _active == 0:
+                _restore(inflater, _saved)
+
+
+def _restore(inflater, saved: str | None) -> None:
+    if saved is not None:
+        inflater.library = saved
+    else:
+        with contextlib.suppress(AttributeError):
+            del inflater.library

@@ -79,7 +79,7 @@ def test_isal_really_inflates_the_baskets(monkeypatch):
     calls = []
 
     class Spy:
-        class isal_zlib:  # noqa: N801 - mirrors the module's name
+        class isal_zlib:  # mirrors the module's name
             @staticmethod
             def decompress(data, bufsize):
                 calls.append(len(data))
@@ -96,3 +96,27 @@ def test_isal_really_inflates_the_baskets(monkeypatch):
         fileset, "Events", processor_instance=RecordsInflater()
     )
     assert len(calls) == count  # the stdlib path does not touch isal
+
+
+def test_overlapping_scopes_in_threads_restore_once_all_have_left():
+    """Two chunks in threads of one worker: the first to leave must not switch the other off."""
+    import threading
+
+    second_entered, first_left = threading.Event(), threading.Event()
+    seen = {}
+
+    def second_chunk():
+        with zlib_library("isal"):
+            second_entered.set()
+            first_left.wait(10)
+            seen["second, after the first left"] = _in_effect()
+
+    with zlib_library("isal"):  # the first chunk enters first ...
+        second = threading.Thread(target=second_chunk)
+        second.start()
+        second_entered.wait(10)
+    first_left.set()  # ... and leaves while the second is still inside
+    second.join()
+    assert seen == {"second, after the first left": "isal"}
+    assert _in_effect() == "zlib"
+    assert "library" not in vars(uproot.compression._decompress_ZLIB)
