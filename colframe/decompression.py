@@ -2,9 +2,10 @@
 
 NanoAOD and most CMS/ATLAS ROOT files are ZLIB-compressed, and on I/O-bound
 queries inflating baskets is most of a chunk's CPU time. ISA-L (the ``isal``
-package, a dependency of colframe) inflates the same streams about 1.4× faster
-than the standard library's zlib; decompression is lossless, so the arrays,
-and every histogram filled from them, are identical.
+package, a dependency of colframe) inflates the same streams 1.4–1.55× faster
+than the standard library's zlib (``python -m benchmarks.decompression``);
+decompression is lossless, so the arrays, and every histogram filled from
+them, are identical.
 
 uproot chooses its inflater through one process-wide setting. colframe sets it
 only while it processes a chunk (:func:`zlib_library`) and restores it after,
