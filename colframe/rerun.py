@@ -148,12 +148,6 @@ def _remaining(a: list, b: list, a_covered: Coverage, b_covered: Coverage) -> li
     return list(kept.values())
 
 
-def _recovered_events(failures: list, covered: Coverage) -> int:
-    return sum(
-        len(f.item) for f in failures if isinstance(f.item, WorkItem) and _recovered(f, covered)
-    )
-
-
 def _merge_datasets(a: list[Dataset], b: list[Dataset]) -> list[Dataset]:
     merged = {dataset.name: dataset for dataset in a}
     for dataset in b:
@@ -182,19 +176,19 @@ def _sum_by_key(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
 def _merge_reports(a: RunReport, b: RunReport) -> RunReport:
     failures = _remaining(a.failures, b.failures, a.coverage, b.coverage)
     skipped = _remaining(a.skipped, b.skipped, a.coverage, b.coverage)
-    # a recovered chunk was planned in both runs: count its events once
-    recovered = _recovered_events(a.failures + a.skipped, b.coverage)
-    recovered += _recovered_events(b.failures + b.skipped, a.coverage)
+    # what is planned = what was processed + what still failed (each chunk once)
+    open_chunks = [f.item for f in failures + skipped if isinstance(f.item, WorkItem)]
     chunks_failed = sum(isinstance(f.item, WorkItem) for f in failures)
     chunks_skipped = sum(isinstance(f.item, WorkItem) for f in skipped)
     datasets = _merge_datasets(a.datasets, b.datasets)
+    files = {spec for dataset in datasets for spec in dataset.files}
     return replace(
         a,
         executor=_join(a.executor, b.executor),
         checkpoint=_join(a.checkpoint, b.checkpoint),
         zlib_library=_join(a.zlib_library, b.zlib_library),
-        files_total=len({spec for dataset in datasets for spec in dataset.files}),
-        files_from_cache=a.files_from_cache + b.files_from_cache,
+        files_total=len(files),
+        files_from_cache=min(a.files_from_cache + b.files_from_cache, len(files)),
         files_skipped=sum(isinstance(f.item, FileSpec) for f in skipped),
         chunks_total=a.chunks_ok + b.chunks_ok + chunks_failed + chunks_skipped,
         chunks_ok=a.chunks_ok + b.chunks_ok,
@@ -205,7 +199,7 @@ def _merge_reports(a: RunReport, b: RunReport) -> RunReport:
         checkpoints_stale=a.checkpoints_stale + b.checkpoints_stale,
         checkpoints_rejected=a.checkpoints_rejected + b.checkpoints_rejected,
         merges=a.merges + b.merges,
-        events_total=a.events_total + b.events_total - recovered,
+        events_total=a.events_processed + b.events_processed + sum(map(len, open_chunks)),
         events_processed=a.events_processed + b.events_processed,
         bytes_read=a.bytes_read + b.bytes_read,
         columns=sorted(set(a.columns) | set(b.columns)),

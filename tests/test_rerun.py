@@ -145,11 +145,24 @@ def test_a_chunk_failed_in_both_runs_is_listed_once():
         chunks_total=2,
         chunks_ok=1,
         chunks_skipped=1,
+        events_total=20,
+        events_processed=10,
+        files_total=1,
         coverage={("d", "/data/f.root", "Events"): [(10, 20)]},
+        datasets=normalize_fileset({"d": ["/data/f.root"]}, "Events"),
     )
     first.skipped.append(ChunkFailure(item, "process", "OSError", "outage", ""))
-    rerun = RunReport(chunks_total=1, chunks_skipped=1)
+    rerun = RunReport(
+        chunks_total=1,
+        chunks_skipped=1,
+        events_total=10,
+        files_total=1,
+        files_from_cache=1,  # the rerun found the file's metadata cached by the first run
+        datasets=normalize_fileset({"d": ["/data/f.root"]}, "Events"),
+    )
     rerun.skipped.append(ChunkFailure(item, "process", "OSError", "outage again", ""))
     _, merged = merge_runs([({"n": 1}, first), (None, rerun)])
     assert [f.message for f in merged.skipped] == ["outage again"]
     assert (merged.chunks_total, merged.chunks_ok, merged.chunks_skipped) == (2, 1, 1)
+    assert (merged.events_total, merged.events_processed) == (20, 10)  # the file's 20 entries
+    assert (merged.files_total, merged.files_from_cache) == (1, 1)
