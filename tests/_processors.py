@@ -20,6 +20,13 @@ def _hists():
     }
 
 
+def run(fileset, proc=None, **options):
+    """``Runner(savemetrics=True, status=False, **options)`` on ``fileset`` -> (output, report)."""
+    options.setdefault("status", False)
+    runner = colframe.Runner(savemetrics=True, **options)
+    return runner(fileset, "Events", processor_instance=proc or CoffeaStyle())
+
+
 def fill(events) -> dict:
     """Several histograms, counters and a set: what analysis outputs look like."""
     dataset = events.metadata["dataset"]

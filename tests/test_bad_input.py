@@ -9,18 +9,12 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 from _flaky import HoldsLock, ReadsMissingBranch, ReturnsLock
-from _processors import CoffeaStyle, NotAddable, Raises, ReturnsNone, TypeChanges
+from _processors import CoffeaStyle, NotAddable, Raises, ReturnsNone, TypeChanges, run
 from conftest import shared_file
 
 import colframe
 from colframe.errors import ChunkError, ExecutorError, FilesetError, UnpicklableError
 from colframe.executors import get_executor
-
-
-def run(fileset, proc=None, **options):
-    options.setdefault("status", False)
-    runner = colframe.Runner(savemetrics=True, **options)
-    return runner(fileset, "Events", processor_instance=proc or CoffeaStyle())
 
 
 @pytest.fixture
@@ -146,14 +140,17 @@ def test_unknown_executor_lists_known_names():
 # --- files the OS refuses -----------------------------------------------------
 
 
-def _run_as_nobody(path: str) -> tuple[str, str, str]:
-    """In a forked child without root's rights: (error without skip, skip reason, exc type)."""
-    os.setgid(65534)
-    os.setuid(65534)
+def _denied_runs(path: str, drop_root: bool) -> tuple[str, str, str]:
+    """(error without skip, skip reason, exc type); ``drop_root``: first become nobody."""
+    if drop_root:  # in a forked child: root reads any file whatever its mode
+        os.setgid(65534)
+        os.setuid(65534)
     try:
         run({"d": [path]}, metadata_cache=False)
     except ChunkError as err:
         stopped = str(err)
+    else:
+        stopped = "the run did not stop"
     _, report = run({"d": [path]}, metadata_cache=False, skipbadfiles=True)
     (skip,) = report.skipped
     return stopped, skip.describe(), skip.exc_type
@@ -166,24 +163,16 @@ def test_permission_denied(tmp_path, good):
     shutil.copy(good, denied)
     denied.chmod(0)
     if os.geteuid() != 0:
-        stopped, skipped, exc_type = _run_denied_as_self(str(denied))
+        stopped, skipped, exc_type = _denied_runs(str(denied), drop_root=False)
     else:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(1, mp_context=context) as pool:
-            stopped, skipped, exc_type = pool.submit(_run_as_nobody, str(denied)).result()
+            stopped, skipped, exc_type = pool.submit(_denied_runs, str(denied), True).result()
     assert exc_type == "PermissionError"
     assert f"cannot read file={denied}" in stopped
     assert "PermissionError" in stopped
     assert "skipbadfiles=True" in stopped
     assert f"preprocess file={denied} tree=Events: PermissionError" in skipped
-
-
-def _run_denied_as_self(path: str) -> tuple[str, str, str]:
-    with pytest.raises(ChunkError) as info:
-        run({"d": [path]}, metadata_cache=False)
-    _, report = run({"d": [path]}, metadata_cache=False, skipbadfiles=True)
-    (skip,) = report.skipped
-    return str(info.value), skip.describe(), skip.exc_type
 
 
 def test_directory_instead_of_file(tmp_path, good):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import subprocess
 import sys
@@ -10,19 +11,14 @@ from pathlib import Path
 import pytest
 from _compare import assert_same
 from _flaky import BreaksCheckpoint, HoldsLock, Tagged
-from _processors import CoffeaStyle
+from _processors import run as run_default
 
 import colframe
 from colframe.checkpoint import MAGIC, CheckpointStore, processor_fingerprint
 from colframe.errors import CheckpointError, ChunkError, UnpicklableError
 from colframe.plan import WorkItem
 
-
-def run(fileset, proc=None, **options):
-    options.setdefault("status", False)
-    options.setdefault("chunksize", 2_000)
-    runner = colframe.Runner(savemetrics=True, **options)
-    return runner(fileset, "Events", processor_instance=proc or CoffeaStyle())
+run = functools.partial(run_default, chunksize=2_000)
 
 
 def checkpoints(directory: Path) -> list[Path]:
@@ -129,6 +125,9 @@ def test_chunk_key_is_the_chunk_identity():
     same = WorkItem("d", "/data/f.root", "Events", 0, 100, "uuid-1", {"xsec": 1.0})
     key = CheckpointStore.key
     assert key(item) == key(same)
+    reordered = WorkItem("d", "/data/f.root", "Events", 0, 100, "uuid-1", {"year": 1, "xsec": 1.0})
+    in_order = WorkItem("d", "/data/f.root", "Events", 0, 100, "uuid-1", {"xsec": 1.0, "year": 1})
+    assert key(reordered) == key(in_order)  # a fileset's metadata keys in another order
     others = [
         WorkItem("e", "/data/f.root", "Events", 0, 100, "uuid-1", {"xsec": 1.0}),
         WorkItem("d", "/data/f.root", "Events", 0, 101, "uuid-1", {"xsec": 1.0}),
@@ -155,8 +154,9 @@ def test_save_failure_stops_the_run_even_with_skipbadfiles(generated, tmp_path):
             BreaksCheckpoint(str(directory)),
             checkpoint=directory,
             skipbadfiles=True,
-            retries=0,
+            retries=1,
         )
+    assert info.value.failure.attempts == 2  # retried like any transient failure, then reported
     assert "cannot write the checkpoint of chunk dataset=d" in str(info.value)
     assert "writable from every worker" in str(info.value)
     assert not info.value.failure.matches((OSError,))

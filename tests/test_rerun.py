@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 
@@ -9,8 +10,8 @@ import pytest
 from _compare import assert_same
 from _flaky import FailsUnlessFlag
 from _processors import CoffeaStyle
+from _processors import run as run_default
 
-import colframe
 from colframe import serialize
 from colframe.cli import main
 from colframe.errors import MergeError
@@ -19,11 +20,7 @@ from colframe.plan import WorkItem
 from colframe.report import ChunkFailure, RunReport
 from colframe.rerun import merge_runs
 
-
-def run(fileset, proc, **options):
-    options.setdefault("status", False)
-    runner = colframe.Runner(savemetrics=True, chunksize=3_000, retries=0, **options)
-    return runner(fileset, "Events", processor_instance=proc)
+run = functools.partial(run_default, chunksize=3_000, retries=0)
 
 
 @pytest.fixture
