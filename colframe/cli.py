@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import serialize
-from .config import executor_from_config, load_config
+from .config import RUNNER_KEYS, executor_from_config, load_config
 from .decompression import ZLIB_LIBRARIES
 from .errors import ColframeError
 from .executors import executor_names, get_executor
@@ -122,18 +122,19 @@ def _run(args: argparse.Namespace) -> int:
     processor = load_processor(args.processor)
     config = load_config(args.config)
     if args.executor in config:
+        if args.workers is not None:
+            msg = (
+                f"--workers does not apply to the configured cluster [{args.executor}]: "
+                f"set its size in the configuration (workers, jobs or adapt_max)"
+            )
+            raise ColframeError(msg)
         executor, options = executor_from_config(args.executor, config)
     else:
         workers = {} if args.workers is None else {"workers": args.workers}
         executor, options = get_executor(args.executor, **workers), {}
-    given = {
-        "chunksize": args.chunksize,
-        "maxchunks": args.maxchunks,
-        "fan_in": args.fan_in,
-        "retries": args.retries,
-        "skipbadfiles": args.skipbadfiles or None,
-        "zlib_library": args.zlib_library,
-    }
+    # the Runner options a configuration section may set; given flags win over it
+    given = {key: getattr(args, key) for key in RUNNER_KEYS}
+    given["skipbadfiles"] = args.skipbadfiles or None  # a store_true flag: False means not given
     options.update({key: value for key, value in given.items() if value is not None})
     runner = Runner(
         executor,

@@ -161,3 +161,17 @@ def test_cli_picks_the_section(tmp_path, generated):
     assert done.returncode == 0, done.stderr
     assert "DaskExecutor" in done.stdout
     assert "chunks: 3 planned, 3 ok" in done.stdout  # chunksize 2000 from the section
+
+
+def test_cli_refuses_workers_for_a_configured_cluster(tmp_path, capsys):
+    from colframe.cli import main
+
+    config = tmp_path / "colframe.toml"
+    config.write_text(CONFIG)
+    fileset = tmp_path / "fileset.json"
+    fileset.write_text(json.dumps({"d": ["unused.root"]}))
+    argv = ["run", "_processors:CoffeaStyle", "--fileset", str(fileset), "--executor", "dask_local"]
+    argv += ["--config", str(config), "--workers", "8", "--output", str(tmp_path / "out.pkl")]
+    assert main(argv) == 1
+    assert "--workers does not apply to the configured cluster [dask_local]" in capsys.readouterr().err
+    assert not (tmp_path / "out.pkl").exists()
