@@ -221,7 +221,7 @@ def _preprocessed(where: str, entry: Mapping) -> Preprocessed:
         msg = f"{where}: 'uuid' must be a string, got {uuid!r}"
         raise FilesetError(msg)
     num_entries = entry.get("num_entries")
-    if num_entries is not None and not _count(num_entries):
+    if num_entries is not None and not is_count(num_entries):
         msg = f"{where}: 'num_entries' must be an integer >= 0, got {num_entries!r}"
         raise FilesetError(msg)
     steps = entry.get("steps")
@@ -239,7 +239,7 @@ def _steps(where: str, steps: Any) -> tuple[tuple[int, int], ...]:
             not isinstance(step, Sequence)
             or isinstance(step, str | bytes)
             or len(step) != 2
-            or not all(_count(bound) for bound in step)
+            or not all(is_count(bound) for bound in step)
             or step[0] > step[1]
         ):
             msg = f"{where}: {usage} with 0 <= start <= stop, got the step {step!r}"
@@ -256,8 +256,9 @@ def _steps(where: str, steps: Any) -> tuple[tuple[int, int], ...]:
     return tuple(ranges)
 
 
-def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+def is_count(value: Any, minimum: int = 0) -> bool:
+    """Whether ``value`` is an int (not a bool) of at least ``minimum``."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
 def _path(name: str, path: Any) -> str:

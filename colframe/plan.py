@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import FilesetError
-from .fileset import Dataset, FileSpec, Preprocessed
+from .fileset import Dataset, FileSpec, Preprocessed, is_count
 
 __all__ = ["FileMeta", "WorkItem", "chunk_ranges", "files_to_preprocess", "make_work_items"]
 
@@ -155,7 +155,7 @@ def _given_ranges(
 
 
 def _check_chunksize(chunksize: Any) -> None:
-    if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize <= 0:
+    if not is_count(chunksize, 1):
         msg = f"chunksize must be a positive number of entries, got {chunksize!r}"
         raise FilesetError(msg)
 
@@ -163,6 +163,6 @@ def _check_chunksize(chunksize: Any) -> None:
 def _check_maxchunks(maxchunks: Any) -> None:
     if maxchunks is None:
         return
-    if isinstance(maxchunks, bool) or not isinstance(maxchunks, int) or maxchunks <= 0:
+    if not is_count(maxchunks, 1):
         msg = f"maxchunks must be a positive integer or None, got {maxchunks!r}"
         raise FilesetError(msg)

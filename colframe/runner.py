@@ -8,13 +8,13 @@ import time
 from typing import Any
 
 from ._work import ProcessChunk
-from .decompression import resolve_zlib_library
 from .checkpoint import Checkpointed, CheckpointStore, processor_fingerprint
+from .decompression import resolve_zlib_library
 from .errors import ChunkError, ExecutorError
 from .executors._base import Executor, get_executor
 from .executors._result import Err
 from .executors.iterative import IterativeExecutor
-from .fileset import Dataset, FileSpec, normalize_fileset
+from .fileset import Dataset, FileSpec, is_count, normalize_fileset
 from .plan import FileMeta, files_to_preprocess, make_work_items
 from .preprocess import MetadataCache, fetch_metadata
 from .progress import make_progress
@@ -89,7 +89,7 @@ class Runner:
         self.chunksize = chunksize
         self.maxchunks = maxchunks
         self.skip = _skip_types(skipbadfiles)
-        if isinstance(fan_in, bool) or not isinstance(fan_in, int) or fan_in < 2:
+        if not is_count(fan_in, 2):
             msg = f"fan_in must be an integer >= 2, got {fan_in!r}"
             raise ExecutorError(msg)
         self.fan_in = fan_in
