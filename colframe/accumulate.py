@@ -5,15 +5,15 @@
 - anything else is added with ``+=`` (histograms, numbers, arrays, accumulators).
 
 :func:`merge_streaming` adds inputs one at a time into the largest, smallest
-first, so a merge of k inputs holds the result plus one input, whatever the
-number of chunks in the run; a small next input is decoded ahead of time.
+first, so a merge task holds its result plus the one input being added, never
+all of its inputs at once.  Its peak still grows with the size of the inputs it
+adds: near the top of a deep merge tree every input is itself a large merge.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping, MutableMapping, MutableSet, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import numpy as np
@@ -115,32 +115,17 @@ class Loadable(Protocol):
     def load(self) -> Any: ...
 
 
-def _prefetchable(ref: Loadable, largest: Loadable) -> bool:
-    return ref.nbytes * 8 <= largest.nbytes
-
-
-def merge_streaming(inputs: Sequence[Loadable], prefetch: bool = True) -> Any:
+def merge_streaming(inputs: Sequence[Loadable]) -> Any:
     """Merge ``inputs`` by adding each into the largest, smallest first.
 
-    The inputs are loaded here and owned by the merge, so they are added with
-    ``consume=True``. With ``prefetch``, the next input is decoded in a thread
-    while the current one is added, but only if it is at most 1/8 of the
-    largest input: near the top of a merge tree the inputs are as large as the
-    result, and decoding one ahead would hold the result plus two full inputs.
+    The largest is loaded first and becomes the result; the others are loaded
+    one at a time and dropped once added. The merge owns what it loaded, so it
+    adds with ``consume=True``.
     """
     if not inputs:
         return None
     ordered = sorted(inputs, key=lambda ref: ref.nbytes)
-    largest, rest = ordered[-1], ordered[:-1]
-    result = largest.load()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        upcoming = None  # the future of rest[position], when it was prefetched
-        for position, ref in enumerate(rest):
-            current = ref.load() if upcoming is None else upcoming.result()
-            upcoming = None  # a finished future keeps its result alive
-            following = rest[position + 1] if position + 1 < len(rest) else None
-            if prefetch and following is not None and _prefetchable(following, largest):
-                upcoming = pool.submit(following.load)
-            result = add(result, current, consume=True)
-            del current
+    result = ordered[-1].load()
+    for ref in ordered[:-1]:
+        result = add(result, ref.load(), consume=True)
     return result

@@ -65,11 +65,10 @@ class Ref:
         return self.value
 
 
-@pytest.mark.parametrize("prefetch", [True, False])
-def test_streaming_merge_adds_into_largest_once_each(prefetch):
+def test_streaming_merge_adds_into_largest_once_each():
     refs = [Ref(np.full(3, float(i)), nbytes=i) for i in range(1, 8)]
     largest = refs[-1].value
-    result = merge_streaming(refs, prefetch=prefetch)
+    result = merge_streaming(refs)
     assert result is largest  # added into in place, never copied
     np.testing.assert_array_equal(result, np.full(3, 28.0))
     assert all(ref.loads == 1 for ref in refs)
@@ -106,20 +105,16 @@ class TracedRef:
         return Part(self.log, self.name)
 
 
-def test_streaming_merge_prefetches_only_small_inputs():
+def test_streaming_merge_holds_the_result_and_one_input():
     log = []
-    sizes = {1: 10, 2: 10, 3: 10, 4: 500, 5: 600, 6: 1000}  # 4 and 5: more than 1000 / 8
+    sizes = {3: 30, 1: 10, 2: 20, 4: 500, 5: 600, 6: 1000}
     result = merge_streaming([TracedRef(log, name, size) for name, size in sizes.items()])
     assert result.name == 6
     assert result.total == 1 + 2 + 3 + 4 + 5
-    loads = {e[1]: e[2:] for e in log if e[0] == "load"}
+    loads = [e[1:] for e in log if e[0] == "load"]
     main = threading.main_thread().name
-    assert loads[2][0] != main  # prefetched while 1 was added
-    assert loads[3][0] != main
-    # large inputs are loaded when only the result is held: result + one input at a time
-    assert loads[4] == (main, 1)
-    assert loads[5] == (main, 1)
-    assert all(held <= 2 for _, held in loads.values())
+    # the largest first, then smallest first, each while only the result is held
+    assert loads == [(6, main, 0)] + [(n, main, 1) for n in range(1, 6)]
     # the merge owns what it loaded: every input is consumed, none copied in
     assert [e for e in log if e[0] in ("add", "consume")] == [("consume", n) for n in range(1, 6)]
 

@@ -4,7 +4,8 @@ A block is either a C-contiguous ndarray of ``spec.full_shape`` (the flow-inclus
 dense-axes shape, plus a trailing ``(value, variance)`` dimension for Weight storage)
 or a ``(flat_index, values)`` tuple (COO).  COO is kept only while it is at most
 half the dense size, so adding stays cheap and mostly-zero blocks (e.g. an EFT
-coefficient axis where only column 0 is filled) stay small in memory.
+coefficient axis where only column 0 is filled) stay small in memory.  On the wire a
+block travels dense or as COO, whichever is smaller (``wire_block``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,24 @@ from typing import Any
 import boost_histogram as bh
 import numpy as np
 
-__all__ = ["BlockSpec", "add", "copy_block", "densify", "make_block", "nbytes", "scale", "to_coo"]
+__all__ = [
+    "SUPPORTED_STORAGES",
+    "WEIGHT_DTYPE",
+    "BlockSpec",
+    "add",
+    "copy_block",
+    "densify",
+    "index_dtype",
+    "make_block",
+    "nbytes",
+    "nonzero_index",
+    "read_view",
+    "scale",
+    "to_coo",
+    "uint_dtype",
+    "wire_block",
+    "write_view",
+]
 
 SUPPORTED_STORAGES = (
     bh.storage.Double,
@@ -26,12 +44,21 @@ SUPPORTED_STORAGES = (
 )
 
 
-def index_dtype(size: int) -> np.dtype[Any]:
-    """Smallest unsigned dtype that can hold a flat index below ``size``."""
-    for dt in (np.uint16, np.uint32):
-        if size <= np.iinfo(dt).max + 1:
+# boost's Weight storage view: a C-contiguous (..., 2) float64 block reinterprets as it.
+WEIGHT_DTYPE = np.dtype([("value", "<f8"), ("variance", "<f8")])
+
+
+def uint_dtype(max_value: int, smallest: type = np.uint8) -> np.dtype[Any]:
+    """Smallest unsigned dtype, ``smallest`` or wider, that holds ``max_value``."""
+    for dt in (np.uint8, np.uint16, np.uint32):
+        if np.dtype(dt).itemsize >= np.dtype(smallest).itemsize and max_value <= np.iinfo(dt).max:
             return np.dtype(dt)
     return np.dtype(np.uint64)
+
+
+def index_dtype(size: int) -> np.dtype[Any]:
+    """Dtype of flat indices below ``size``: the smallest of uint16/32/64 that fits."""
+    return uint_dtype(size - 1, np.uint16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,24 +118,61 @@ def _flat(dense: np.ndarray, spec: BlockSpec) -> np.ndarray:
     return dense.reshape((spec.size, *spec.cell))
 
 
-def nonzero_index(dense: np.ndarray, spec: BlockSpec) -> np.ndarray:
-    """Flat indices of bins with any non-zero field (variance counts too)."""
+def _filled(dense: np.ndarray, spec: BlockSpec) -> np.ndarray:
+    """Per flat bin: True where any field is non-zero (variance counts too)."""
     flat = _flat(dense, spec)
-    mask = flat.any(axis=1) if spec.weighted else flat
-    return np.flatnonzero(mask).astype(spec.idx_dtype)
+    return flat.any(axis=1) if spec.weighted else flat
 
 
-def to_coo(dense: np.ndarray, spec: BlockSpec) -> tuple[np.ndarray, np.ndarray]:
-    idx = nonzero_index(dense, spec)
+def _coo(dense: np.ndarray, spec: BlockSpec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    idx = np.flatnonzero(mask).astype(spec.idx_dtype)
     return idx, _flat(dense, spec)[idx]
 
 
-def make_block(dense: np.ndarray, spec: BlockSpec) -> Any:
-    """Store an owned dense array as dense or COO, whichever the in-memory rule picks."""
-    nnz = int(np.count_nonzero(_flat(dense, spec).any(axis=1) if spec.weighted else dense))
-    if 2 * spec.coo_nbytes(nnz) <= spec.dense_nbytes:
-        return to_coo(dense, spec)
+def nonzero_index(dense: np.ndarray, spec: BlockSpec) -> np.ndarray:
+    """Flat indices of bins with any non-zero field (variance counts too)."""
+    return np.flatnonzero(_filled(dense, spec)).astype(spec.idx_dtype)
+
+
+def to_coo(dense: np.ndarray, spec: BlockSpec) -> tuple[np.ndarray, np.ndarray]:
+    return _coo(dense, spec, _filled(dense, spec))
+
+
+def _dense_or_coo(dense: np.ndarray, spec: BlockSpec, max_coo_nbytes: int) -> Any:
+    mask = _filled(dense, spec)
+    if spec.coo_nbytes(int(np.count_nonzero(mask))) <= max_coo_nbytes:
+        return _coo(dense, spec, mask)
     return dense
+
+
+def make_block(dense: np.ndarray, spec: BlockSpec) -> Any:
+    """Store an owned dense array in memory: COO if that takes at most half the dense size."""
+    return _dense_or_coo(dense, spec, spec.dense_nbytes // 2)
+
+
+def wire_block(dense: np.ndarray, spec: BlockSpec) -> Any:
+    """``dense`` itself or its COO form, whichever is smaller (how a block is pickled)."""
+    return _dense_or_coo(dense, spec, spec.dense_nbytes - 1)
+
+
+def read_view(view: Any) -> np.ndarray:
+    """A C-contiguous block array from a (selection of a) hist storage view.
+
+    Weight storage gives a trailing ``(value, variance)`` dimension.  The result may be
+    ``view`` itself when that is already C-contiguous, so it is borrowed.
+    """
+    view = np.asarray(view)
+    if view.dtype.names:
+        return np.stack([view["value"], view["variance"]], axis=-1)
+    return np.ascontiguousarray(view)
+
+
+def write_view(view: np.ndarray, dense: np.ndarray) -> None:
+    """Write a block array into a (selection of a) hist storage view, in place."""
+    if view.dtype.names:
+        view["value"], view["variance"] = dense[..., 0], dense[..., 1]
+    else:
+        view[...] = dense
 
 
 def densify(block: Any, spec: BlockSpec) -> np.ndarray:

@@ -23,8 +23,6 @@ __all__ = [
     "variances",
 ]
 
-_WEIGHT_DTYPE = np.dtype([("value", "<f8"), ("variance", "<f8")])
-
 
 def _positions(sh: Any, key: tuple[Any, ...]) -> tuple[int, ...]:
     return tuple(cat.position(v) for cat, v in zip(sh._cats, key, strict=True))
@@ -86,15 +84,11 @@ def to_hist(self: Any) -> hist.Hist:
     view = np.asarray(out.view(flow=True))
     spec = self._spec
     for key, block in self._blocks.items():
-        index = [slice(None)] * len(axes)
+        index: list[Any] = [slice(None)] * len(axes)
         for pos, p in zip(self._cat_pos, _positions(self, key), strict=True):
             index[pos] = p
-        dense = _blocks.densify(block, spec)
-        if spec.weighted:
-            view["value"][tuple(index)] = dense[..., 0]
-            view["variance"][tuple(index)] = dense[..., 1]
-        else:
-            view[tuple(index)] = dense
+        # Ellipsis: a view even when every axis is categorical (all indices are integers)
+        _blocks.write_view(view[(*index, ...)], _blocks.densify(block, spec))
     out._variance_known = self._variance_known
     return out
 
@@ -113,8 +107,7 @@ def from_hist(cls: type, h: bh.Histogram) -> Any:
     sh._variance_known = h.__dict__.get("_variance_known", True)
     view = np.asarray(h.view(flow=True))
     dense_pos = sh._dense_pos
-    weighted = sh._spec.weighted
-    mask = (view["value"] != 0) | (view["variance"] != 0) if weighted else view != 0
+    mask = (view["value"] != 0) | (view["variance"] != 0) if sh._spec.weighted else view != 0
     # Which category combinations hold anything: reduce over the dense axes only.
     filled = mask.any(axis=dense_pos) if dense_pos else mask
     for combo in zip(*np.nonzero(filled), strict=True):
@@ -123,10 +116,7 @@ def from_hist(cls: type, h: bh.Histogram) -> Any:
         for pos, cat, i in zip(sh._cat_pos, sh._cats, combo, strict=True):
             index[pos] = i
             key.append(OVERFLOW if i == len(cat.values) else cat.values[i])
-        part = view[tuple(index)]
-        if weighted:
-            part = np.stack([part["value"], part["variance"]], axis=-1)
-        sh._add_dense(tuple(key), np.asarray(part, order="C"))
+        sh._add_dense(tuple(key), _blocks.read_view(view[tuple(index)]))
     return sh
 
 
@@ -144,7 +134,7 @@ def to_chunked(self: Any, *, copy: bool = True) -> Any:
         if copy and dense is block:
             dense = dense.copy()
         # A C-contiguous (..., 2) float array reinterprets as the boost Weight view, no copy.
-        chunks[key] = dense.view(_WEIGHT_DTYPE)[..., 0] if spec.weighted else dense
+        chunks[key] = dense.view(_blocks.WEIGHT_DTYPE)[..., 0] if spec.weighted else dense
     return ChunkedHist(
         *self.axes,
         storage=self._storage_type(),

@@ -14,6 +14,7 @@ from typing import Any
 import boost_histogram as bh
 import numpy as np
 
+from . import _blocks
 from ._blocks import BlockSpec
 
 __all__ = ["fill_sparse", "split_fill_args"]
@@ -51,7 +52,7 @@ def split_fill_args(
 
 
 def _unique(arr: np.ndarray) -> np.ndarray:
-    """Sorted unique values; hash-based first where numpy has it (>= 2.3), much faster on strings."""
+    """Sorted unique values: numpy >= 2.3 may find them by hashing, so only they get sorted."""
     try:
         return np.sort(np.unique(arr, sorted=False))
     except TypeError:
@@ -163,17 +164,10 @@ def fill_sparse(sh: Any, values: list[Any], weight: Any, sample: Any) -> None:
 def _fill_group(
     sh: Any, keys: list[tuple[Any, ...]], kinv: np.ndarray, dense: list[Any], extra: list[Any]
 ) -> None:
-    spec: BlockSpec = sh._spec
     key_axis = bh.axis.Integer(0, len(keys), underflow=False, overflow=False)
     scratch = bh.Histogram(key_axis, *sh._dense_axes, storage=sh._storage_type())
     # Key -1 (dropped: unknown value on a non-growing axis without flow) falls outside the axis.
     scratch.fill(kinv, *dense, weight=extra[0], sample=extra[1])
-    view = scratch.view(flow=True)
-    if spec.weighted:
-        arr = np.empty((len(keys), *spec.full_shape), spec.dtype)
-        arr[..., 0] = view["value"]
-        arr[..., 1] = view["variance"]
-    else:
-        arr = np.ascontiguousarray(view)
+    arr = _blocks.read_view(scratch.view(flow=True))
     for i, key in enumerate(keys):
         sh._add_dense(key, arr[i, ...])

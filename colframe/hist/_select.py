@@ -67,16 +67,10 @@ def _dense_apply(spec: BlockSpec, dense_axes: tuple[Any, ...], storage: type, se
 
     def apply(block: Any) -> Any:
         h = hist.Hist(*dense_axes, storage=storage())
-        view = np.asarray(h.view(flow=True))
-        dense = _blocks.densify(block, spec)
-        if spec.weighted:
-            view["value"], view["variance"] = dense[..., 0], dense[..., 1]
-        else:
-            view[...] = dense
+        _blocks.write_view(np.asarray(h.view(flow=True)), _blocks.densify(block, spec))
         r = h[sel]
         if isinstance(r, bh.Histogram):
-            v = np.asarray(r.view(flow=True))
-            out = np.stack([v["value"], v["variance"]], -1) if spec.weighted else v
+            out = _blocks.read_view(r.view(flow=True))
         elif spec.weighted:
             out = np.array([r.value, r.variance])
         else:
@@ -145,11 +139,7 @@ def _collapse(sh: Any, dense_axes: tuple[Any, ...], spec: BlockSpec, block: Any)
             return bh.accumulators.WeightedSum(float(dense[0]), float(dense[1]))
         return dense.item()
     out = empty_hist(sh, dense_axes)
-    view = np.asarray(out.view(flow=True))
-    if spec.weighted:
-        view["value"], view["variance"] = dense[..., 0], dense[..., 1]
-    else:
-        view[...] = dense
+    _blocks.write_view(np.asarray(out.view(flow=True)), dense)
     out._variance_known = sh._variance_known
     return out
 

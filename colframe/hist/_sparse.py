@@ -23,6 +23,13 @@ from ._fill import fill_sparse, split_fill_args
 
 __all__ = ["SparseHist"]
 
+# Instance attributes that describe the axes and hold the blocks: every operation builds
+# them anew.  All other attributes (name, label, metadata, _variance_known and whatever a
+# subclass sets) are carried over by copy(), selections, + and *, and pickling.
+_STRUCTURE = frozenset(
+    {"_axes", "_storage_type", "_cat_pos", "_dense_pos", "_cats", "_dense_axes", "_spec", "_blocks"}
+)
+
 
 class SparseHist:
     """A histogram storing only the observed category combinations.
@@ -74,14 +81,17 @@ class SparseHist:
         blocks: dict[Any, Any],
         storage_type: type | None = None,
     ) -> SparseHist:
-        """A new SparseHist with ``like``'s metadata, given axes, categories and blocks."""
+        """A new SparseHist with ``like``'s attributes, given axes, categories and blocks."""
         new = cls.__new__(cls)
         new._init_schema(axes, storage_type or like._storage_type)
         new._cats = cats
         new._blocks = blocks
-        new.name, new.label, new.metadata = like.name, like.label, like.metadata
-        new._variance_known = like._variance_known
+        new.__dict__.update(like._attributes())
         return new
+
+    def _attributes(self) -> dict[str, Any]:
+        """The instance attributes that are not axes or blocks (shallow copy)."""
+        return {k: v for k, v in self.__dict__.items() if k not in _STRUCTURE}
 
     # -- inspection -------------------------------------------------------------------
     @property
@@ -209,7 +219,7 @@ class SparseHist:
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SparseHist:
         new = self.copy()
-        new.metadata = copy.deepcopy(self.metadata, memo)
+        new.__dict__.update(copy.deepcopy(self._attributes(), memo))
         return new
 
     def __reduce__(self) -> tuple[Any, ...]:

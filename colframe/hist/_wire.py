@@ -1,18 +1,22 @@
 """Sparse wire encoding of histograms for pickling.
 
 ``reduce_for_wire(obj)`` is meant for a ``pickle.Pickler.reducer_override``: it answers
-``NotImplemented`` (one dict lookup) for everything but ``boost_histogram.Histogram``
-(so ``hist.Hist``) and ``SparseHist``, and for those returns ``(rebuild, args)``.
+``NotImplemented`` (one dict lookup) for everything but ``SparseHist`` and the stock
+boost-histogram / hist classes (``bh.Histogram``, ``hist.Hist``, ``hist.BaseHist``,
+``hist.NamedHist``), and for those returns ``(rebuild, args)``.  Subclasses that change
+how they are constructed or pickled (their own ``__init__``, ``__reduce__``,
+``__getstate__``, ...) are left to normal pickling, since rebuilding calls the
+constructor with the stock signature.
 
 Encoding: every block of a SparseHist, or the whole flow-inclusive storage of a plain
 histogram, travels dense or as COO (flat bin index + values [+ variances]), whichever
-is smaller.  Flat indices use the smallest unsigned dtype that fits (uint16/32/64);
-a bin counts as filled if its value OR its variance is non-zero.  A SparseHist's
-dense blocks and its COO blocks of at least 256 entries travel as their own arrays,
-which pickling and loading neither copy nor concatenate; smaller COO blocks are
-packed into one index and one value array (with per-block counts), which saves
-per-array pickle overhead.  Version 2 of the SparseHist layout; version 1 (every
-COO block packed) is still read.
+is smaller in raw bytes (``_blocks.wire_block``).  Flat indices use the smallest of
+uint16/32/64 that fits; a bin counts as filled if its value OR its variance is non-zero.
+A SparseHist's dense blocks and its COO blocks of at least 256 entries travel as their
+own arrays, which pickling and loading neither copy nor concatenate; smaller COO blocks
+are packed into one index and one value array (with per-block counts), which saves
+per-array pickle overhead.  The SparseHist layout is versioned (version 3); other
+versions are refused with a clear error.
 """
 
 from __future__ import annotations
@@ -21,62 +25,37 @@ from collections.abc import Callable
 from typing import Any
 
 import boost_histogram as bh
+import hist
 import numpy as np
 
 from . import _blocks
 from ._axes import OVERFLOW, CatAxis
-from ._blocks import SUPPORTED_STORAGES, index_dtype
+from ._blocks import SUPPORTED_STORAGES, WEIGHT_DTYPE, BlockSpec, uint_dtype
 from ._sparse import SparseHist
 
 __all__ = ["rebuild_hist", "rebuild_sparse", "reduce_for_wire", "reduce_hist", "reduce_sparse"]
 
-_WEIGHT_DTYPE = np.dtype([("value", "<f8"), ("variance", "<f8")])
-_VERSION = 2
-_READABLE = (1, 2)  # version 1 is version 2 with every COO block packed
+_VERSION = 3  # 3: attributes as a dict (2 carried a 4-tuple)
 _OWN_ARRAYS = 256  # COO blocks with this many entries travel as their own arrays
 
 
-def _smallest_uint(max_value: int) -> np.dtype[Any]:
-    for dt in (np.uint8, np.uint16, np.uint32):
-        if max_value <= np.iinfo(dt).max:
-            return np.dtype(dt)
-    return np.dtype(np.uint64)
-
-
 # -- plain boost/hist histograms -----------------------------------------------------------
-def _encode_flat(flat: np.ndarray) -> tuple[Any, ...]:
-    """Dense or COO encoding of a flat (n,) or (n, 2) array, whichever is smaller."""
-    size = len(flat)
-    mask = flat.any(axis=1) if flat.ndim == 2 else flat != 0
-    nnz = int(np.count_nonzero(mask))
-    idx_dt = index_dtype(size)
-    if nnz * (idx_dt.itemsize + flat.itemsize * flat[0:1].size) < flat.nbytes:
-        idx = np.flatnonzero(mask).astype(idx_dt)
-        return ("coo", size, idx, flat[idx])
-    return ("dense", flat)
-
-
-def _decode_flat(enc: tuple[Any, ...], dtype: np.dtype[Any], cell: tuple[int, ...]) -> np.ndarray:
-    if enc[0] == "dense":
-        return enc[1]
-    _, size, idx, vals = enc
-    out = np.zeros((size, *cell), dtype)
-    out[idx] = vals
-    return out
-
-
 def reduce_hist(h: bh.Histogram) -> Any:
     """Reduce tuple for a boost/hist histogram, or NotImplemented for other storages."""
     storage_type = h.storage_type
     if not issubclass(storage_type, SUPPORTED_STORAGES):
         return NotImplemented  # Mean, WeightedMean, Unlimited, MultiCell: normal pickling
+    axes = tuple(h.axes)
+    spec = BlockSpec.for_axes(axes, storage_type)
     view = np.asarray(h.view(flow=True))
     # boost stores column-major; an F-order ravel walks memory without copying.
     flat = view.ravel(order="F")
-    if flat.dtype.names:
+    if spec.weighted:
         flat = flat.view(np.float64).reshape(-1, 2)
+    block = _blocks.wire_block(flat, spec)
+    enc = ("dense", block) if isinstance(block, np.ndarray) else ("coo", spec.size, *block)
     state = dict(h.__dict__)
-    return rebuild_hist, (type(h), tuple(h.axes), storage_type, state, _encode_flat(flat))
+    return rebuild_hist, (type(h), axes, storage_type, state, enc)
 
 
 def rebuild_hist(
@@ -90,11 +69,11 @@ def rebuild_hist(
     h = cls(*axes, storage=storage_type())
     h.__dict__.update(state)
     view = np.asarray(h.view(flow=True))
-    weighted = bool(view.dtype.names)
-    dtype = np.dtype(np.float64) if weighted else view.dtype
-    flat = _decode_flat(enc, dtype, (2,) if weighted else ())
-    if weighted:
-        flat = np.ascontiguousarray(flat).view(_WEIGHT_DTYPE).reshape(-1)
+    spec = BlockSpec.for_axes(tuple(axes), storage_type)
+    block = enc[1] if enc[0] == "dense" else enc[2:]
+    flat = _blocks.densify(block, spec).reshape(spec.size, *spec.cell)
+    if spec.weighted:
+        flat = np.ascontiguousarray(flat).view(WEIGHT_DTYPE).reshape(-1)
     view[...] = flat.reshape(view.shape, order="F")
     return h
 
@@ -104,7 +83,7 @@ def reduce_sparse(sh: SparseHist) -> tuple[Any, ...]:
     """Reduce tuple for a SparseHist: category tables, key codes, whole blocks, packed COO."""
     spec = sh._spec
     cats = [list(c.values) for c in sh._cats]
-    code_dt = _smallest_uint(max([len(v) for v in cats], default=0))
+    code_dt = uint_dtype(max([len(v) for v in cats], default=0))
     codes = np.array(
         [[c.position(v) for c, v in zip(sh._cats, key, strict=True)] for key in sh._blocks],
         dtype=code_dt,
@@ -116,12 +95,8 @@ def reduce_sparse(sh: SparseHist) -> tuple[Any, ...]:
     val_parts: list[np.ndarray] = []
     for i, block in enumerate(sh._blocks.values()):
         if isinstance(block, np.ndarray):
-            idx = _blocks.nonzero_index(block, spec)
-            if spec.coo_nbytes(len(idx)) >= spec.dense_nbytes:
-                whole.append(block)
-                continue
-            block = (idx, block.reshape(spec.size, *spec.cell)[idx])
-        if len(block[0]) >= _OWN_ARRAYS:
+            block = _blocks.wire_block(block, spec)
+        if isinstance(block, np.ndarray) or len(block[0]) >= _OWN_ARRAYS:
             whole.append(block)
             continue
         kinds[i] = 1
@@ -129,11 +104,11 @@ def reduce_sparse(sh: SparseHist) -> tuple[Any, ...]:
         idx_parts.append(block[0])
         val_parts.append(block[1])
     packed = (
-        np.array(counts, dtype=_smallest_uint(max(counts, default=0))),
+        np.array(counts, dtype=uint_dtype(max(counts, default=0))),
         np.concatenate(idx_parts) if idx_parts else np.zeros(0, spec.idx_dtype),
         np.concatenate(val_parts) if val_parts else np.zeros((0, *spec.cell), spec.dtype),
     )
-    meta = (sh.name, sh.label, sh.metadata, sh._variance_known)
+    meta = sh._attributes()  # name, label, metadata, ... and a subclass' own attributes
     args = (_VERSION, type(sh), sh._axes, sh._storage_type, meta, cats, codes, kinds, whole, packed)
     return rebuild_sparse, args
 
@@ -143,24 +118,24 @@ def rebuild_sparse(
     cls: type,
     axes: tuple[Any, ...],
     storage_type: type,
-    meta: tuple[Any, ...],
+    meta: dict[str, Any],
     cats: list[list[Any]],
     codes: np.ndarray,
     kinds: np.ndarray,
     whole: list[Any],
     packed: tuple[np.ndarray, ...],
 ) -> Any:
-    """Inverse of :func:`reduce_sparse` (versions 1 and 2)."""
-    if version not in _READABLE:
+    """Inverse of :func:`reduce_sparse`."""
+    if version != _VERSION:
         msg = (
             f"SparseHist wire version {version} is not readable here (this colframe reads "
-            f"versions {', '.join(map(str, _READABLE))}); upgrade colframe"
+            f"version {_VERSION}); write it with the same colframe version"
         )
         raise ValueError(msg)
     sh = cls.__new__(cls)
     sh._init_schema(tuple(axes), storage_type)
     sh._cats = [CatAxis(c.template, values) for c, values in zip(sh._cats, cats, strict=True)]
-    sh.name, sh.label, sh.metadata, sh._variance_known = meta
+    sh.__dict__.update(meta)
     counts, idx, vals = packed
     ends = np.cumsum(counts, dtype=np.int64).tolist()
     whole_iter, packed_i, start = iter(whole), 0, 0
@@ -192,10 +167,24 @@ def _adopt(block: Any) -> Any:
 _HANDLERS: dict[type, Callable[[Any], Any] | None] = {}
 
 
+# What decides how a histogram is constructed and pickled.  A class whose every one of
+# these is a stock class' own is rebuilt by rebuild_hist as ``cls(*axes, storage=...)``.
+_PICKLING = ("__new__", "__init__", "__reduce__", "__reduce_ex__", "__getstate__", "__setstate__")
+_STOCK_HISTS = (bh.Histogram, hist.BaseHist, hist.Hist, hist.NamedHist)
+_STOCK = {name: [getattr(c, name) for c in _STOCK_HISTS] for name in _PICKLING}
+
+
+def _pickles_stock(cls: type) -> bool:
+    # ``in`` compares with ``is`` first, then ``==``: both hold for the same function.
+    return all(getattr(cls, name) in _STOCK[name] for name in _PICKLING)
+
+
 def _handler_for(cls: type) -> Callable[[Any], Any] | None:
     if issubclass(cls, SparseHist):
-        return reduce_sparse
-    if issubclass(cls, bh.Histogram):
+        # SparseHist.__reduce__ is reduce_sparse; a subclass' own __reduce__ takes over.
+        stock = cls.__reduce__ is SparseHist.__reduce__
+        return reduce_sparse if stock and cls.__reduce_ex__ is SparseHist.__reduce_ex__ else None
+    if issubclass(cls, bh.Histogram) and _pickles_stock(cls):
         return reduce_hist
     return None
 

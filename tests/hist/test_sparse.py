@@ -251,6 +251,42 @@ def test_pickle_copy_deepcopy_and_interleaved_axes() -> None:
     )
 
 
+class WilsonSparse(SparseHist):
+    """A subclass with its own constructor and attribute, as analyses write them."""
+
+    def __init__(self, wc_names: list[str], *axes, **kwargs) -> None:
+        super().__init__(*axes, **kwargs)
+        self.wc_names = list(wc_names)
+
+
+def test_subclass_attributes_survive_copies_arithmetic_and_selection() -> None:
+    sh = WilsonSparse(["ctW", "ctZ"], *make_axes(), storage=hist.storage.Weight(), name="h")
+    sh.fill(process=["ttH", "ttW"], channel=[0, 1], pt=[10.0, 20.0], coeff=[0, 1], weight=[1, 2])
+    results = {
+        "copy": sh.copy(),
+        "copy.copy": copy.copy(sh),
+        "deepcopy": copy.deepcopy(sh),
+        "pickle": pickle.loads(pickle.dumps(sh)),
+        "+": sh + sh,
+        "*": sh * 2.0,
+        "rmul": 3 * sh,
+        "sum()": sum([sh, sh]),
+        "select": sh[{"process": ["ttH"]}],
+        "project": sh.project("coeff", "process"),
+    }
+    scaled = sh.copy()
+    scaled *= 2
+    results["*="] = scaled
+    for what, out in results.items():
+        assert type(out) is WilsonSparse, what
+        assert out.wc_names == ["ctW", "ctZ"], what
+        assert out.name == "h", what
+    np.testing.assert_array_equal(results["+"].values(), results["*"].values())
+    deep = results["deepcopy"]
+    deep.wc_names.append("cpt")
+    assert sh.wc_names == ["ctW", "ctZ"]
+
+
 def test_chunked_interop() -> None:
     sparse, _dense = new_pair("weight")
     axes = [a for a in make_axes() if a.name != "channel"]
@@ -274,8 +310,14 @@ def test_chunked_interop() -> None:
     merged = sparse + chunked
     np.testing.assert_array_equal(merged.values(), 2 * sparse.values())
     np.testing.assert_array_equal(merged.variances(), 2 * sparse.variances())
-    shared = sparse.to_chunked(copy=False)
-    assert shared.histogram_bytes() >= sparse.nbytes
+    dense_keys = [k for k, b in sparse._blocks.items() if isinstance(b, np.ndarray)]
+    assert dense_keys
+    shared = dict(sparse.to_chunked(copy=False).items())
+    copied = dict(sparse.to_chunked().items())
+    for key in dense_keys:
+        block = sparse._blocks[key]
+        assert np.shares_memory(shared[key], block)
+        assert not np.shares_memory(copied[key], block)
 
 
 def test_eft_like_blocks_stay_sparse_in_memory() -> None:
@@ -314,6 +356,7 @@ def test_only_categorical_axes() -> None:
 
 def test_uhi_sparse_export() -> None:
     import uhi.io as uhi_io
+
     sparse, dense = new_pair("weight")
     fill_both(
         sparse,
@@ -330,6 +373,7 @@ def test_uhi_sparse_export() -> None:
     assert ir["storage"]["index"].shape == (4, 2)
     assert hist.Hist(uhi_io.from_sparse(ir)) == dense
     from uhi import schema
+
     schema.validate_histogram(schema._to_json_compatible(ir))
 
 

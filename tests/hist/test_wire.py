@@ -13,6 +13,7 @@ from hist_helpers import STORAGES, events, make_axes, split, wire_dumps, wire_lo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from colframe import serialize
 from colframe.hist import SparseHist, reduce_for_wire
 from colframe.hist._wire import rebuild_hist, rebuild_sparse
 
@@ -241,26 +242,73 @@ def test_large_coo_blocks_travel_whole_and_are_adopted() -> None:
     assert all(arr.flags.writeable for arr in back._blocks[("eft",)])
 
 
-class _V1Payload:
-    """What colframe's wire version 1 pickled: every COO block packed (kinds 1)."""
+def test_other_wire_versions_are_refused() -> None:
+    sparse = SparseHist(*make_axes())
+    sparse.fill(process="p", channel=1, pt=3.0, coeff=2)
+    _, args = reduce_for_wire(sparse)
+    assert args[0] == 3
+    assert_sparse_identical(sparse, rebuild_sparse(*args))
+    for version in (1, 2, 4):
+        with pytest.raises(ValueError, match=f"wire version {version} is not readable"):
+            rebuild_sparse(version, *args[1:])
 
-    def __init__(self, args: tuple) -> None:
-        self.args = args
 
-    def __reduce__(self):
-        return rebuild_sparse, self.args
+class WilsonHist(hist.Hist):
+    """A hist.Hist subclass with its own constructor signature, as analyses write them."""
+
+    def __init__(self, wc_names: list[str], *axes, **kwargs) -> None:
+        super().__init__(*axes, **kwargs)
+        self.wc_names = list(wc_names)
 
 
-def test_version_1_payloads_still_load() -> None:
-    axes = (hist.axis.StrCategory([], name="c", growth=True), hist.axis.Regular(4, 0, 4, name="x"))
-    expected = SparseHist(*axes)
-    expected.fill(c="a", x=[-1, 0.5, 1.5, 2.5, 3.5, 9])  # every bin: a dense block
-    expected.fill(c="b", x=[1.5, 1.5, 3.5], weight=[1, 2, 4])  # two bins: COO
-    counts = np.array([2], np.uint8)
-    packed = (counts, np.array([2, 4], np.uint16), np.array([3.0, 4.0]))
-    v1 = (1, SparseHist, axes, hist.storage.Double, ("", "", None, False), [["a", "b"]])
-    v1 += (np.array([[0], [1]], np.uint8), np.array([0, 1], np.uint8), [np.ones(6)], packed)
-    back = wire_loads(pickle.dumps(_V1Payload(v1), protocol=pickle.HIGHEST_PROTOCOL))
-    assert_sparse_identical(expected, back)
-    with pytest.raises(ValueError, match="wire version 3 is not readable"):
-        rebuild_sparse(3, *v1[1:])
+class PlainSubclass(hist.Hist):
+    """Only adds a method: it is constructed and pickled as hist.Hist is."""
+
+    def total(self) -> float:
+        return float(self.sum())
+
+
+def test_hist_subclass_with_own_constructor_round_trips() -> None:
+    h = WilsonHist(
+        ["ctW", "ctZ"],
+        hist.axis.StrCategory([], name="c", growth=True),
+        hist.axis.Regular(4, 0, 1, name="x"),
+        storage=hist.storage.Weight(),
+        name="h",
+        metadata={"k": 1},
+    )
+    h.fill(c=["a", "b", "a"], x=[0.1, 0.6, 2.0], weight=[1.0, 2.0, 3.0])
+    assert reduce_for_wire(h) is NotImplemented  # its own pickling, not the sparse rebuild
+    for back in (serialize.loads(serialize.dumps(h)), wire_loads(wire_dumps(h))):
+        assert_hist_identical(h, back)
+        assert back.wc_names == ["ctW", "ctZ"]
+    # stock classes and subclasses that keep the stock construction still travel sparsely
+    plain = PlainSubclass(hist.axis.Regular(1000, 0, 1, name="x"))
+    plain.fill([0.5])
+    named = hist.NamedHist(hist.axis.Regular(1000, 0, 1, name="x"))
+    named.fill(x=[0.5])
+    for obj in (plain, named, hist.Hist(hist.axis.Regular(1000, 0, 1, name="x"))):
+        _, args = reduce_for_wire(obj)
+        assert args[-1][0] == "coo"
+        assert_hist_identical(obj, serialize.loads(serialize.dumps(obj)))
+    assert serialize.loads(serialize.dumps(plain)).total() == 1.0
+
+
+class WilsonSparse(SparseHist):
+    """A SparseHist subclass with its own constructor and attribute."""
+
+    def __init__(self, wc_names: list[str], *axes, **kwargs) -> None:
+        super().__init__(*axes, **kwargs)
+        self.wc_names = list(wc_names)
+
+
+def test_sparse_subclass_attributes_survive_pickling() -> None:
+    sh = WilsonSparse(["ctW"], *make_axes(), storage=hist.storage.Weight(), name="n")
+    sh.fill(process=["a", "b"], channel=[0, 1], pt=[1.0, 2.0], coeff=[0, 1], weight=[1, 2])
+    for back in (
+        serialize.loads(serialize.dumps(sh)),
+        wire_loads(wire_dumps(sh)),
+        pickle.loads(pickle.dumps(sh)),
+    ):
+        assert_sparse_identical(sh, back)
+        assert back.wc_names == ["ctW"]
