@@ -4,20 +4,18 @@
     python -m benchmarks.merge_memory --quick              # reduced, < 1 minute
     python -m benchmarks.merge_memory --partials 48 --fan-in 2,20
 
-Generates partial results directly (random fills, no ROOT reading) with the categories of
-``processors/topeft.py``: 12 processes (3 with 378 EFT coefficients), 20 channels,
+Generates partial results directly (random events, no ROOT reading) with the histogram and
+the fills of ``processors/topeft.py``: 12 processes (3 with 378 EFT coefficients), 20 channels,
 16 systematics, 2 application regions, 8 (+2 flow) leading-lepton pT bins. Each partial is one
 process (as a chunk of one sample is), stored once per representation:
 
 - ``dense``: ``sh.to_hist()`` (categories the partial saw), plain pickle + lz4 level 1, merged
-  with ``colframe.accumulate.merge_streaming`` (``+=``, smallest first, small inputs
-  prefetched);
+  with ``colframe.accumulate.merge_streaming`` (``+=`` into the largest, smallest first);
 - ``chunked``: ``sh.to_chunked()``, plain pickle + lz4, merged the same way;
 - ``coffea``: the dense files merged as coffea's futures merge job does: all k compressed
   blobs in memory, ``coffea.processor.accumulate`` over them, result compressed in memory;
 - ``sparse``: the ``SparseHist`` itself, ``colframe.serialize.dump`` (sparse wire), merged by
-  ``merge_streaming`` over ``FileRef`` s, as the Runner's merge tasks do; ``sparse_noprefetch``
-  the same with ``prefetch=False``, to show what prefetching costs.
+  ``merge_streaming`` over ``FileRef`` s, as the Runner's merge tasks do.
 
 Every merge task runs in a fresh subprocess and reports its peak RSS minus the RSS after
 imports, measured before any partial is read. The peak is Linux's ``VmHWM`` (reset after the
@@ -43,9 +41,8 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-import hist
 import lz4.frame
 import numpy as np
 
@@ -54,19 +51,18 @@ from colframe import serialize
 from colframe.accumulate import merge_streaming
 from colframe.executors._store import FileRef
 from colframe.hist import SparseHist
+from processors.topeft import APPL, TopEFTProcessor  # imports coffea
 
 __all__ = ["Config", "main", "make_partial", "run_task"]
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = ("dense", "chunked", "coffea", "sparse", "sparse_noprefetch")
+VARIANTS = ("dense", "chunked", "coffea", "sparse")
 LABELS = {
     "dense": "dense hist.Hist, streamed +=",
     "chunked": "hist.chunked.ChunkedHist, streamed +=",
     "coffea": "coffea processor.accumulate (dense)",
     "sparse": "colframe SparseHist, merge_streaming (the Runner's)",
-    "sparse_noprefetch": "colframe SparseHist, merge_streaming(prefetch=False)",
 }
-_APPL = ("isSR", "isAR")
 MB = 1e6
 
 
@@ -79,7 +75,6 @@ class Config:
     channels: int = 20
     systematics: int = 16
     coeffs: int = 378
-    bins: int = 8
     #: fraction of the (channel, appl) combinations each EFT / SM process populates
     eft_fraction: float = 0.675
     sm_fraction: float = 0.6
@@ -90,28 +85,29 @@ class Config:
     @property
     def product_cells(self) -> int:
         """Cells of the full dense histogram, flow included."""
-        cats = self.processes * self.channels * self.systematics * len(_APPL)
-        return cats * (self.bins + 2) * self.coeffs
+        axes = _processor(self).make_hist().axes
+        cats = self.processes * self.channels * self.systematics * len(APPL)
+        return cats * axes["l0pt"].extent * axes["coeff"].extent
 
 
 QUICK = Config(channels=6, systematics=4, events_per_combo=80)
 
 
 # -- partial results -------------------------------------------------------------------
-def _names(cfg: Config) -> tuple[list[str], list[str], list[str]]:
-    from processors.topeft import CHANNELS, PROCESSES, systematic_names  # imports coffea
-
-    return (
-        list(PROCESSES[: cfg.processes]),
-        list(CHANNELS[: cfg.channels]),
-        systematic_names(cfg.systematics),
+def _processor(cfg: Config) -> TopEFTProcessor:
+    """The processor whose histogram the partials are and whose fills they use."""
+    return TopEFTProcessor(
+        n_systematics=cfg.systematics,
+        n_processes=cfg.processes,
+        n_eft=cfg.eft,
+        n_coeffs=cfg.coeffs,
     )
 
 
 def _population(cfg: Config) -> list[np.ndarray]:
     """Per process, the (channel, appl) combination numbers it populates."""
     rng = np.random.default_rng([cfg.seed, 0])
-    combos = cfg.channels * len(_APPL)
+    combos = cfg.channels * len(APPL)
     out = []
     for p in range(cfg.processes):
         fraction = cfg.eft_fraction if p < cfg.eft else cfg.sm_fraction
@@ -119,19 +115,13 @@ def _population(cfg: Config) -> list[np.ndarray]:
     return out
 
 
-def empty_hist(cfg: Config) -> SparseHist:
-    """The histogram every partial fills (categories grow)."""
-    return SparseHist(
-        *(hist.axis.StrCategory([], growth=True, name=n) for n in ("process", "channel")),
-        *(hist.axis.StrCategory([], growth=True, name=n) for n in ("systematic", "appl")),
-        hist.axis.Regular(cfg.bins, 0, 200, name="l0pt"),
-        hist.axis.Integer(0, cfg.coeffs, name="coeff", underflow=False, overflow=False),
-    )
-
-
 def make_partial(cfg: Config, n_partials: int, index: int) -> SparseHist:
-    """Partial ``index`` of ``n_partials``: one process, its share of that process's events."""
-    processes, channels, systs = _names(cfg)
+    """Partial ``index`` of ``n_partials``: one process, its share of that process's events.
+
+    Random events (channel, appl, l0pt, weight, systematic factors, coefficient seeds) filled
+    by ``TopEFTProcessor.fill`` into its histogram.
+    """
+    processor = _processor(cfg)
     p = index % cfg.processes
     population = _population(cfg)[p]
     siblings = len(range(p, n_partials, cfg.processes))
@@ -139,55 +129,43 @@ def make_partial(cfg: Config, n_partials: int, index: int) -> SparseHist:
     n = total // siblings + (index // cfg.processes < total % siblings)
     rng = np.random.default_rng([cfg.seed, n_partials, index])
     combo = population[rng.integers(len(population), size=n)]
+    channel, appl = np.divmod(combo, len(APPL))
+    proc = np.full(n, p)
     l0pt = 10 + rng.exponential(50, n)
     weight = rng.normal(1, 0.1, n)
-    factors = 1 + rng.normal(0, 0.05, (cfg.systematics, n))
-    factors[0] = 1
-    h = empty_hist(cfg)
-    if p >= cfg.eft:
-        chan = np.asarray(channels)[combo // len(_APPL)]
-        appl = np.asarray(_APPL)[combo % len(_APPL)]
-        for s, syst in enumerate(systs):
-            h.fill(
-                process=processes[p],
-                channel=chan,
-                systematic=syst,
-                appl=appl,
-                l0pt=l0pt,
-                coeff=0,
-                weight=weight * factors[s],
-            )
-        return h
-    coeffs = rng.normal(0, 1, (n, cfg.coeffs)) * weight[:, None]
-    coeffs[:, 0] = weight
-    terms = np.arange(cfg.coeffs)
-    # Scalar categories per (channel, appl) group: arrays are events x coefficients long.
-    for c in np.unique(combo).tolist():
-        rows = np.flatnonzero(combo == c)
-        pt, tiled = np.repeat(l0pt[rows], cfg.coeffs), np.tile(terms, len(rows))
-        for s, syst in enumerate(systs):
-            h.fill(
-                process=processes[p],
-                channel=channels[c // len(_APPL)],
-                systematic=syst,
-                appl=_APPL[c % len(_APPL)],
-                l0pt=pt,
-                coeff=tiled,
-                weight=(coeffs[rows] * factors[s, rows, None]).ravel(),
-            )
+    factors = [1.0, *(1 + rng.normal(0, 0.05, (cfg.systematics - 1, n)))]
+    base = rng.integers(np.iinfo(np.uint64).max, size=n, dtype=np.uint64, endpoint=True)
+    h = processor.make_hist()
+    processor.fill(h, proc, channel, appl, l0pt, weight, base, factors)
     return h
 
 
-def plain_dump(obj: Any, path: str | Path) -> int:
-    """Plain pickle through an lz4 frame (level 1), as coffea writes outputs."""
-    with lz4.frame.open(os.fspath(path), "wb", compression_level=1) as stream:
+def plain_dump(obj: Any, file: str | Path | BinaryIO) -> None:
+    """Plain pickle through an lz4 frame (level 1), as coffea writes outputs.
+
+    ``file`` is a path or a binary stream (left open).
+    """
+    with lz4.frame.open(file, "wb", compression_level=1) as stream:
         pickle.dump(obj, stream, protocol=pickle.HIGHEST_PROTOCOL)
-    return Path(path).stat().st_size
 
 
-def plain_load(path: str | Path) -> Any:
-    with lz4.frame.open(os.fspath(path), "rb") as stream:
+def plain_load(file: str | Path | BinaryIO) -> Any:
+    """Inverse of :func:`plain_dump`."""
+    with lz4.frame.open(file, "rb") as stream:
         return pickle.load(stream)
+
+
+def _plain_dumps(obj: Any) -> bytes:
+    """:func:`plain_dump` into bytes."""
+    with io.BytesIO() as raw:
+        plain_dump(obj, raw)
+        return raw.getvalue()
+
+
+def _plain_loads(data: bytes) -> Any:
+    """:func:`plain_load` from bytes."""
+    with io.BytesIO(data) as raw:
+        return plain_load(raw)
 
 
 @dataclass(frozen=True)
@@ -215,7 +193,6 @@ def write_partials(cfg: Config, n: int, directory: Path) -> dict[str, list[str]]
             dump(obj, path)
             files[variant].append(str(path))
     files["coffea"] = files["dense"]
-    files["sparse_noprefetch"] = files["sparse"]
     return files
 
 
@@ -252,15 +229,8 @@ def _coffea_reduce(blobs: list[bytes]) -> bytes:
     # are decompressed one by one into it by processor.accumulate, the result compressed in memory.
     from coffea.processor import accumulate
 
-    def decompress(blob: bytes) -> Any:
-        with io.BytesIO(blob) as raw, lz4.frame.open(raw, "rb") as stream:
-            return pickle.load(stream)
-
-    out = accumulate(map(decompress, blobs[:-1]), decompress(blobs[-1]))
-    with io.BytesIO() as raw:
-        with lz4.frame.open(raw, "wb", compression_level=1) as stream:
-            pickle.dump(out, stream, protocol=pickle.HIGHEST_PROTOCOL)
-        return raw.getvalue()
+    out = accumulate(map(_plain_loads, blobs[:-1]), _plain_loads(blobs[-1]))
+    return _plain_dumps(out)
 
 
 def _held_bytes(obj: Any) -> int:
@@ -274,13 +244,10 @@ def _held_bytes(obj: Any) -> int:
 
 def _warm_up(variant: str) -> None:
     """Import and exercise everything a merge uses, so the baseline includes it."""
-    if variant == "coffea":
-        import coffea.processor  # noqa: F401
-    import concurrent.futures  # noqa: F401
-
-    tiny = empty_hist(Config(channels=1, systematics=1, coeffs=2, bins=1))
+    # coffea (processor.accumulate) is already imported with processors.topeft
+    tiny = _processor(Config(systematics=1, coeffs=2)).make_hist()
     tiny.fill(process="a", channel="b", systematic="c", appl="d", l0pt=1.0, coeff=0)
-    if variant.startswith("sparse"):
+    if variant == "sparse":
         copy = serialize.loads(serialize.dumps(tiny))
         copy += tiny
     else:
@@ -294,7 +261,7 @@ def _warm_up(variant: str) -> None:
 def _merge_task(spec: dict[str, Any]) -> dict[str, Any]:
     variant, inputs, output = spec["variant"], spec["inputs"], spec["output"]
     _warm_up(variant)
-    sparse = variant.startswith("sparse")
+    sparse = variant == "sparse"
     baseline = _rss()
     _reset_peak()  # import-time transients must not hide a smaller merge peak
     with timed() as t_merge:
@@ -303,7 +270,7 @@ def _merge_task(spec: dict[str, Any]) -> dict[str, Any]:
         else:
             ref = FileRef if sparse else PlainRef
             refs = [ref(p, Path(p).stat().st_size) for p in inputs]
-            result = merge_streaming(refs, prefetch=variant != "sparse_noprefetch")
+            result = merge_streaming(refs)
     merge_peak = _peak() - baseline
     held = len(result) if variant == "coffea" else _held_bytes(result)
     with timed() as t_write:
@@ -322,22 +289,6 @@ def _merge_task(spec: dict[str, Any]) -> dict[str, Any]:
         "held": held,
         "file": Path(output).stat().st_size,
     }
-
-
-def _wire_dumps(obj: Any) -> bytes:
-    return serialize.dumps(obj, compress=False)
-
-
-def _plain_dumps(obj: Any) -> bytes:
-    with io.BytesIO() as raw:
-        with lz4.frame.open(raw, "wb", compression_level=1) as stream:
-            pickle.dump(obj, stream, protocol=pickle.HIGHEST_PROTOCOL)
-        return raw.getvalue()
-
-
-def _plain_loads(data: bytes) -> Any:
-    with io.BytesIO(data) as raw, lz4.frame.open(raw, "rb") as stream:
-        return pickle.load(stream)
 
 
 def _best(fn, repeat: int = 3) -> tuple[float, Any]:
@@ -367,7 +318,11 @@ def _inspect_task(spec: dict[str, Any]) -> dict[str, Any]:
         "plain": (lambda o: pickle.dumps(o, pickle.HIGHEST_PROTOCOL), _plain_dumps, _plain_loads)
     }
     if variant in ("sparse", "dense"):
-        encodings["colframe"] = (_wire_dumps, serialize.dumps, serialize.loads)
+        encodings["colframe"] = (
+            lambda o: serialize.dumps(o, compress=False),
+            serialize.dumps,
+            serialize.loads,
+        )
     if variant == "sparse":
         del encodings["plain"]  # SparseHist's own pickle IS the sparse wire
     for name, (raw, dumps, loads) in encodings.items():
@@ -430,7 +385,7 @@ def merge_tree(variant: str, leaves: list[str], fan_in: int, work: Path) -> dict
 
 
 def _as_sparse(variant: str, path: str) -> SparseHist:
-    obj = serialize.load(path) if variant.startswith("sparse") else plain_load(path)
+    obj = serialize.load(path) if variant == "sparse" else plain_load(path)
     if isinstance(obj, SparseHist):
         return obj
     if hasattr(obj, "chunk_axes"):
@@ -602,7 +557,7 @@ def _peak_tables(runs: dict, final_held: dict[str, int], fan_ins, partials, tree
                 *[f"{trees[v][n]['wall']:.1f} ({trees[v][n]['tasks']} tasks)" for n in partials],
             ]
         )
-        if v.startswith("sparse"):
+        if v == "sparse":
             where_rows += [
                 [LABELS[v], name, _mb(c["peak"]), _mb(c["merge_peak"]), _mb(c["held"])]
                 for name, c in zip(columns, cells, strict=True)
@@ -667,7 +622,8 @@ def _report(cfg: Config, partials, fan_ins, tree_fan_in, runs, inspect, agree, a
     peak, time_table, where = _peak_tables(runs, final_held, fan_ins, partials, tree_fan_in)
     command = "python -m benchmarks.merge_memory " + " ".join(argv or sys.argv[1:])
     same = ", ".join(f"N={n}: {'yes' if ok else 'NO'}" for n, ok in agree.items())
-    keys = cfg.processes * cfg.channels * cfg.systematics * len(_APPL)
+    keys = cfg.processes * cfg.channels * cfg.systematics * len(APPL)
+    l0pt = _processor(cfg).make_hist().axes["l0pt"]
     return (
         "# Merge memory: dense hist.Hist, ChunkedHist, coffea accumulate, colframe SparseHist\n\n"
         f"- command: `{command.strip()}`\n"
@@ -675,8 +631,8 @@ def _report(cfg: Config, partials, fan_ins, tree_fan_in, runs, inspect, agree, a
         f"- versions: {versions('colframe', 'hist', 'boost-histogram', 'coffea', 'numpy', 'lz4')}\n"
         f"- configuration: {asdict(cfg)}\n"
         f"- histogram: process ({cfg.processes}, {cfg.eft} with {cfg.coeffs} EFT coefficients) x "
-        f"channel ({cfg.channels}) x systematic ({cfg.systematics}) x appl (2) x l0pt "
-        f"({cfg.bins} + 2 flow bins) x coeff ({cfg.coeffs}, no flow): "
+        f"channel ({cfg.channels}) x systematic ({cfg.systematics}) x appl ({len(APPL)}) x l0pt "
+        f"({l0pt.size} + 2 flow bins) x coeff ({cfg.coeffs}, no flow): "
         f"{keys:,} category combinations, {cfg.product_cells:,} cells "
         f"({_mb(cfg.product_cells * 8)} MB dense)\n"
         f"- final result (N={n0}): {sparse['keys']:,} keys filled "
@@ -685,7 +641,7 @@ def _report(cfg: Config, partials, fan_ins, tree_fan_in, runs, inspect, agree, a
         f"- partials: one process each ({', '.join(f'N={n}' for n in partials)}: "
         f"{', '.join(str(n // cfg.processes) for n in partials)} per process), the same total "
         "events for every N; dense partials hold only the categories they saw (growing axes), "
-        "so no dense partial holds the full 232 MB product\n"
+        f"so no dense partial holds the full {_mb(cfg.product_cells * 8)} MB product\n"
         f"- every merge gives the same final result (allclose, key by key): {same}\n\n"
         f"## Final result (N={n0})\n\n{_size_table(inspect)}\n\n"
         "`resident` is the RSS increase from loading the result in a fresh process (after "
@@ -695,8 +651,7 @@ def _report(cfg: Config, partials, fan_ins, tree_fan_in, runs, inspect, agree, a
         f"k=n: one task merging the first n partials of N={n0} and writing its result. Trees: "
         "smallest-first groups of the fan-in, as the Runner forms them, every task a fresh "
         "process; the figure is the largest peak over the tasks. The ratio is to the final "
-        "result's in-memory size in that representation (coffea: the dense hist). Peaks that "
-        "involve the prefetch thread vary by about 10% from run to run.\n\n"
+        "result's in-memory size in that representation (coffea: the dense hist).\n\n"
         f"## Where the SparseHist peak is reached (for the trees: the task with the largest peak)"
         f"\n\n{where}\n\n"
         f"## Wall time of the merges (read, add, write), s\n\n{time_table}\n\n"

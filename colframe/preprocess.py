@@ -11,13 +11,13 @@ import difflib
 import hashlib
 import json
 import os
-import tempfile
 import uuid
 from pathlib import Path
 
 from .errors import TreeNotFoundError
 from .fileset import FileSpec
 from .plan import FileMeta
+from .serialize import atomic_write
 
 __all__ = ["MetadataCache", "default_cache_dir", "fetch_metadata", "open_tree"]
 
@@ -97,10 +97,8 @@ class MetadataCache:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         record = json.dumps({"path": meta.path, "numentries": meta.numentries, "uuid": meta.uuid})
-        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-        with os.fdopen(fd, "w") as stream:
-            stream.write(record)
-        Path(tmp).replace(self.directory / f"{key}.json")
+        with atomic_write(self.directory / f"{key}.json", durable=False) as stream:
+            stream.write(record.encode())
 
     @staticmethod
     def _key(spec: FileSpec) -> str | None:

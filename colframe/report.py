@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import rerun
+from .serialize import typename
 
 if TYPE_CHECKING:
     from .fileset import Dataset
@@ -44,7 +45,7 @@ class ChunkFailure:
         return cls(
             item=item,
             kind=kind,
-            exc_type=f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins."),
+            exc_type=typename(exc),
             message=str(exc),
             traceback="".join(tb.format_exception(exc)),
             exc_types=tuple(chain),

@@ -26,7 +26,7 @@ import lz4.frame
 from .errors import UnpicklableError
 from .hist._wire import reduce_for_wire
 
-__all__ = ["atomic_write", "dump", "dumps", "explain_unpicklable", "load", "loads"]
+__all__ = ["atomic_write", "dump", "dumps", "explain_unpicklable", "load", "loads", "typename"]
 
 _LEVEL = 1  # lz4 level 1: fast; histograms compress well even at the lowest level
 _SLICE = 1 << 20
@@ -65,14 +65,20 @@ class _Sliced:
         return len(view)
 
 
-def _write(obj: Any, stream) -> None:
+def _pickle(obj: Any, stream) -> None:
+    """Pickle ``obj`` into ``stream``; failures raise :func:`explain_unpicklable`'s error."""
     try:
-        with lz4.frame.LZ4FrameFile(stream, "wb", compression_level=_LEVEL) as frame:
-            _Pickler(_Sliced(frame), protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+        _Pickler(stream, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
     except (pickle.PicklingError, TypeError, AttributeError) as err:
         # the raw error ("cannot pickle '_thread.lock' object") names neither the
         # object nor where it hides; find the attribute that holds it
         raise explain_unpicklable(obj, err) from err
+
+
+def _write(obj: Any, stream) -> None:
+    """Pickle ``obj`` into an lz4 frame written to ``stream``."""
+    with lz4.frame.LZ4FrameFile(stream, "wb", compression_level=_LEVEL) as frame:
+        _pickle(obj, _Sliced(frame))
 
 
 def _picklable(obj: Any) -> bool:
@@ -92,7 +98,8 @@ def _children(obj: Any):
         yield from ((f".{name}", value) for name, value in vars(obj).items())
 
 
-def _typename(obj: Any) -> str:
+def typename(obj: Any) -> str:
+    """The qualified name of ``obj``'s class: ``module.QualName``, bare for builtins."""
     cls = type(obj)
     return f"{cls.__module__}.{cls.__qualname__}".removeprefix("builtins.")
 
@@ -115,7 +122,7 @@ def explain_unpicklable(obj: Any, err: BaseException) -> UnpicklableError:
     where = f"cannot pickle {name}"
     if culprit is not obj:
         where += (
-            f": {name}{path} is a {_typename(culprit)} "
+            f": {name}{path} is a {typename(culprit)} "
             f"(held by {type(owner).__qualname__} as {step})"
         )
     msg = (
@@ -132,10 +139,7 @@ def dumps(obj: Any, compress: bool = True) -> bytes:
     if compress:
         _write(obj, buffer)
     else:
-        try:
-            _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
-        except (pickle.PicklingError, TypeError, AttributeError) as err:
-            raise explain_unpicklable(obj, err) from err
+        _pickle(obj, buffer)
     return buffer.getvalue()
 
 

@@ -48,7 +48,7 @@ from coffea import processor
 
 from colframe.hist import SparseHist
 
-__all__ = ["CHANNELS", "PROCESSES", "SOURCES", "TopEFTProcessor", "systematic_names"]
+__all__ = ["APPL", "CHANNELS", "PROCESSES", "SOURCES", "TopEFTProcessor", "systematic_names"]
 
 PROCESSES = (
     "ttH",
@@ -67,7 +67,7 @@ PROCESSES = (
 _LEPTON_CATS = ("1l_p", "1l_m", "2los", "2lss", "3l")
 _JET_BINS = ("0j", "1j", "2j", "3j")
 CHANNELS = tuple(f"{lep}_{jets}" for lep in _LEPTON_CATS for jets in _JET_BINS)
-_APPL = ("isSR", "isAR")
+APPL = ("isSR", "isAR")
 SOURCES = (
     "lepSF",
     "btagSF",
@@ -170,9 +170,7 @@ class TopEFTProcessor(processor.ProcessorABC):
         # Nominal weight in [0.75, 1.75): k/32 with 5 random bits.
         weight = (24 + _top_bits(_mix(base), 5)) / 32
         factors = [self._factor(base, s) for s in range(len(self.systematics))]
-        eft = proc < self.n_eft
-        self._fill_sm(h, ~eft, proc, channel, appl, l0pt, weight, factors)
-        self._fill_eft(h, eft, proc, channel, appl, l0pt, weight, base, factors)
+        self.fill(h, proc, channel, appl, l0pt, weight, base, factors)
         return {"l0pt": h, "nevents": {events.metadata.get("dataset", "unknown"): len(events)}}
 
     def postprocess(self, accumulator: dict[str, Any]) -> dict[str, Any]:
@@ -187,12 +185,21 @@ class TopEFTProcessor(processor.ProcessorABC):
         shift = (1 + _top_bits(_mix(base + np.uint64(1 + source)), 3)) / 64
         return 1 - shift if down else 1 + shift
 
+    def fill(self, h, proc, channel, appl, l0pt, weight, base, factors) -> None:
+        """Fill ``h`` with events given as arrays of indices into the processes, CHANNELS
+        and APPL, leading-lepton pT, nominal weight, per-event seeds (``base``, for the
+        EFT coefficients) and one weight factor (array or scalar) per systematic.
+        Processes below ``n_eft`` get EFT coefficients, the others coefficient 0 only."""
+        eft = proc < self.n_eft
+        self._fill_sm(h, ~eft, proc, channel, appl, l0pt, weight, factors)
+        self._fill_eft(h, eft, proc, channel, appl, l0pt, weight, base, factors)
+
     def _fill_sm(self, h, mask, proc, channel, appl, l0pt, weight, factors) -> None:
         if not mask.any():
             return
         names = np.asarray(self.processes)[proc[mask]]
         chans = np.asarray(CHANNELS)[channel[mask]]
-        appls = np.asarray(_APPL)[appl[mask]]
+        appls = np.asarray(APPL)[appl[mask]]
         pt, w = l0pt[mask], weight[mask]
         for syst, factor in zip(self.systematics, factors, strict=True):
             f = factor[mask] if isinstance(factor, np.ndarray) else factor
@@ -213,7 +220,7 @@ class TopEFTProcessor(processor.ProcessorABC):
         index = np.flatnonzero(mask)
         if len(index) == 0:
             return
-        code = (proc[index] * len(CHANNELS) + channel[index]) * len(_APPL) + appl[index]
+        code = (proc[index] * len(CHANNELS) + channel[index]) * len(APPL) + appl[index]
         order = np.argsort(code, kind="stable")
         index, code = index[order], code[order]
         starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
@@ -221,8 +228,8 @@ class TopEFTProcessor(processor.ProcessorABC):
         terms = np.arange(self.n_coeffs)
         for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
             rows = index[start:end]
-            p, rest = divmod(int(code[start]), len(CHANNELS) * len(_APPL))
-            c, a = divmod(rest, len(_APPL))
+            p, rest = divmod(int(code[start]), len(CHANNELS) * len(APPL))
+            c, a = divmod(rest, len(APPL))
             coeffs = self._coefficients(base[rows], weight[rows], terms)
             pt = np.repeat(l0pt[rows], self.n_coeffs)
             tiled = np.tile(terms, len(rows))
@@ -232,7 +239,7 @@ class TopEFTProcessor(processor.ProcessorABC):
                     process=self.processes[p],
                     channel=CHANNELS[c],
                     systematic=syst,
-                    appl=_APPL[a],
+                    appl=APPL[a],
                     l0pt=pt,
                     coeff=tiled,
                     weight=(coeffs * f).ravel(),

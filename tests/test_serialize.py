@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import hist
 import lz4.frame
 import numpy as np
 import pytest
 
 from colframe import serialize
+from colframe.errors import UnpicklableError
 
 
 def test_round_trip_bytes_and_files(tmp_path):
@@ -50,6 +53,16 @@ def test_failed_dump_leaves_nothing(tmp_path):
     with pytest.raises(TypeError):
         serialize.dump(Unpicklable(), tmp_path / "x.pkl")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_unpicklable_names_the_attribute_in_either_form(compress):
+    class Holder:
+        def __init__(self):
+            self.lock = threading.Lock()
+
+    with pytest.raises(UnpicklableError, match=r"Holder\.lock is a _thread\.lock"):
+        serialize.dumps(Holder(), compress=compress)
 
 
 def test_large_arrays_reach_lz4_in_slices(monkeypatch):
