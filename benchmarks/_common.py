@@ -1,16 +1,33 @@
-"""Shared helpers of the benchmark scripts: machine description, timing, tables."""
+"""Shared helpers of the benchmark scripts: machine description, timing, tables, contenders."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
 import platform
 import resource
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any, NamedTuple
 
-__all__ = ["RESULTS", "Timer", "machine", "markdown_table", "timed", "versions"]
+import numpy as np
+
+__all__ = [
+    "RESULTS",
+    "STDLIB_PREFIX",
+    "Contender",
+    "Timer",
+    "contenders",
+    "machine",
+    "markdown_table",
+    "same_output",
+    "timed",
+    "versions",
+]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -76,3 +93,107 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def same_output(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Same keys, equal plain values (``nevents``), histograms equal bin by bin.
+
+    Histograms compare their bin edges and their values with flow bins; labels and metadata are
+    not compared (coffea's and colframe's outputs come from the same processor anyway).
+    """
+    if a.keys() != b.keys():
+        return False
+    for key, left in a.items():
+        right = b[key]
+        if hasattr(left, "axes") != hasattr(right, "axes"):
+            return False
+        if not hasattr(left, "axes"):
+            if left != right:
+                return False
+            continue
+        if len(left.axes) != len(right.axes) or not all(
+            np.array_equal(p.edges, q.edges) for p, q in zip(left.axes, right.axes, strict=True)
+        ):
+            return False
+        if not np.array_equal(left.values(flow=True), right.values(flow=True)):
+            return False
+    return True
+
+
+STDLIB_PREFIX = "colframe (stdlib zlib) "
+
+
+class Contender(NamedTuple):
+    """One runner of a comparison: its name, the cores it uses, and a factory of fresh runners.
+
+    ``make()`` returns a callable ``runner(fileset, processor_instance=..., treename=...)``
+    returning ``(output, metrics)``.
+    """
+
+    name: str
+    cores: int
+    make: Callable[[], Any]
+
+
+def contenders(
+    workers: int, chunksize: int, stack: contextlib.ExitStack, schema: Any
+) -> list[Contender]:
+    """colframe Iterative/Futures/(stdlib zlib) Futures/Dask and coffea Iterative/Futures.
+
+    colframe's executors are started here, once (``stack`` closes them), and serve every run,
+    as coffea's futures pool (loky's reusable executor) does: a run's wall time then excludes
+    starting a pool or a dask cluster. colframe runs with its default inflater (ISA-L when
+    installed); the ``colframe (stdlib zlib)`` row inflates with the standard library's zlib,
+    as coffea does, to separate that gain from the framework's. Both frameworks keep their
+    default metadata caches (colframe's on-disk cache, coffea's process-wide one). The Dask row
+    is left out when dask.distributed is not installed.
+    """
+    from coffea import processor as cp
+
+    import colframe
+    from colframe.executors import get_executor
+
+    def ours(name: str, zlib_library: str = "auto", **options: Any) -> Callable[[], Any]:
+        executor = stack.enter_context(get_executor(name, **options))
+        return lambda: colframe.Runner(
+            executor,
+            schema=schema,
+            chunksize=chunksize,
+            status=False,
+            savemetrics=True,
+            zlib_library=zlib_library,
+        )
+
+    rows = [
+        Contender("colframe Iterative", 1, ours("iterative")),
+        Contender(f"colframe Futures({workers})", workers, ours("futures", workers=workers)),
+        Contender(
+            f"{STDLIB_PREFIX}Futures({workers})", workers, ours("futures", "zlib", workers=workers)
+        ),
+    ]
+    if importlib.util.find_spec("distributed") is not None:
+        dask = ours("dask", workers=workers, dashboard_address=":0")
+        rows.append(Contender(f"colframe Dask({workers})", workers, dask))
+    rows += [
+        Contender(
+            "coffea Iterative",
+            1,
+            lambda: cp.Runner(
+                cp.IterativeExecutor(status=False),
+                schema=schema,
+                chunksize=chunksize,
+                savemetrics=True,
+            ),
+        ),
+        Contender(
+            f"coffea Futures({workers})",
+            workers,
+            lambda: cp.Runner(
+                cp.FuturesExecutor(workers=workers, status=False),
+                schema=schema,
+                chunksize=chunksize,
+                savemetrics=True,
+            ),
+        ),
+    ]
+    return rows

@@ -2,13 +2,15 @@
 
     python -m benchmarks.executors --events 4000000 --files 8 --workers 2
 
-Runs, in one process and one session, colframe Iterative, Futures(workers) and
-Dask(workers), coffea Iterative and Futures(workers) on the same generated
-files, and for Q1 also colframe's dask-awkward path (``apply_to_fileset`` with a
-``hist.dask`` histogram, computed on a 2-worker distributed cluster). Checks
-that all outputs are identical, prints a table and writes
-``benchmarks/results/executors.md``. colframe's executors (and the dask-awkward
-cluster) are started once and serve every query, as coffea's futures pool does.
+Runs, in one process and one session, colframe Iterative, Futures(workers),
+Futures(workers) inflating with the standard library's zlib, and Dask(workers),
+coffea Iterative and Futures(workers) on the same generated files (the
+contenders of ``benchmarks.adl.run``), and for Q1 also colframe's dask-awkward
+path (``apply_to_fileset`` with a ``hist.dask`` histogram, computed on a
+``workers``-worker distributed cluster). Checks that all outputs are identical,
+prints a table and writes ``benchmarks/results/executors.md``. colframe's
+executors (and the dask-awkward cluster) are started once and serve every query,
+as coffea's futures pool does.
 """
 
 from __future__ import annotations
@@ -18,13 +20,18 @@ import contextlib
 import sys
 from pathlib import Path
 
-import numpy as np
-from coffea import processor as coffea_processor
-
-import colframe
-from benchmarks._common import RESULTS, machine, markdown_table, timed, versions
+from benchmarks._common import (
+    RESULTS,
+    STDLIB_PREFIX,
+    contenders,
+    machine,
+    markdown_table,
+    same_output,
+    timed,
+    versions,
+)
 from benchmarks.adl.generate import ensure_dataset
-from colframe.executors import DaskExecutor, FuturesExecutor, IterativeExecutor
+from colframe.decompression import resolve_zlib_library
 from processors.adl import QUERIES, ADLNanoAODSchema
 
 __all__ = ["main"]
@@ -43,48 +50,6 @@ class DaskQ1:
         return {"met": h.fill(met=events.MET.pt), "nevents": ak.num(events, axis=0)}
 
 
-def _runners(workers: int, chunksize: int, stack: contextlib.ExitStack):
-    schema = ADLNanoAODSchema
-    for name, executor in [
-        ("colframe Iterative", IterativeExecutor()),
-        (f"colframe Futures({workers})", FuturesExecutor(workers=workers)),
-        (f"colframe Dask({workers})", DaskExecutor(workers=workers, dashboard_address=":0")),
-    ]:
-        stack.enter_context(executor)
-        yield (
-            name,
-            colframe.Runner(
-                executor, schema=schema, chunksize=chunksize, status=False, metadata_cache=False
-            ),
-        )
-    yield (
-        "coffea Iterative",
-        coffea_processor.Runner(
-            coffea_processor.IterativeExecutor(status=False), schema=schema, chunksize=chunksize
-        ),
-    )
-    yield (
-        f"coffea Futures({workers})",
-        coffea_processor.Runner(
-            coffea_processor.FuturesExecutor(workers=workers, status=False),
-            schema=schema,
-            chunksize=chunksize,
-        ),
-    )
-
-
-def _same(a, b) -> bool:
-    """Same keys, same event counts, histograms equal bin by bin (flow included; labels aside)."""
-    if a.keys() != b.keys() or a["nevents"] != b["nevents"]:
-        return False
-    return all(
-        np.array_equal(a[k].axes[0].edges, b[k].axes[0].edges)
-        and np.array_equal(a[k].values(flow=True), b[k].values(flow=True))
-        for k in a
-        if k != "nevents"
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=4_000_000)
@@ -101,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     fileset = {"SingleMu": [str(f) for f in files]}
     rows = []
     with contextlib.ExitStack() as stack:
-        runners = list(_runners(args.workers, args.chunksize, stack))
+        runners = contenders(args.workers, args.chunksize, stack, ADLNanoAODSchema)
         client = stack.enter_context(_dask_awkward_client(args.workers))
         for query in args.queries.split(","):
             rows += _query_rows(query, runners, client, fileset, args)
@@ -117,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         f"- machine: {machine()}\n"
         f"- versions: {versions('colframe', 'coffea', 'awkward', 'uproot', 'numpy', 'dask')}\n"
         "- executors and clusters started once, before timing (coffea's futures pool is reused "
-        "across runs too)\n\n"
+        "across runs too)\n"
+        f"- ZLIB baskets: colframe's Runner inflates with {resolve_zlib_library('auto')} "
+        '(its default, `zlib_library="auto"`); coffea and the dask-awkward path with '
+        f"uproot's default, the standard library's zlib, as does the `{STDLIB_PREFIX.strip()}` "
+        "row\n\n"
         f"{table}\n"
     )
     print(text)
@@ -141,9 +110,10 @@ def _dask_awkward_client(workers: int):
 
 def _query_rows(query, runners, client, fileset, args) -> list[list]:
     results = {}
-    for name, runner in runners:
+    for name, _, make in runners:
+        runner = make()
         with timed() as t:
-            out = runner(fileset, processor_instance=QUERIES[query](), treename="Events")
+            out, _ = runner(fileset, processor_instance=QUERIES[query](), treename="Events")
         results[name] = (t.wall, out)
         print(f"{query} {name:24s} {t.wall:8.2f} s", file=sys.stderr)
     if query == "q1":
@@ -157,7 +127,6 @@ def _query_rows(query, runners, client, fileset, args) -> list[list]:
                 fileset,
                 schema=ADLNanoAODSchema,
                 chunksize=args.chunksize,
-                metadata_cache=False,
             )
             (computed,) = dask.compute(lazy, scheduler=client.get)
         out = computed["SingleMu"]
@@ -174,7 +143,7 @@ def _query_rows(query, runners, client, fileset, args) -> list[list]:
                 f"{wall:.2f}",
                 f"{args.events / wall / 1e6:.2f}",
                 f"{coffea_best / wall:.2f}x",
-                "yes" if _same(out, reference) else "NO",
+                "yes" if same_output(out, reference) else "NO",
             ]
         )
     return rows

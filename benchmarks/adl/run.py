@@ -7,8 +7,10 @@ For each query it runs colframe (Iterative, Futures(workers) and, when the
 dask executor is installed, Dask(workers)), coffea's ``processor.Runner``
 (Iterative, Futures(workers)) on the same processor and files, and the read
 floor: uproot reading exactly the query's columns, in parallel on the same
-number of cores. It checks that colframe's histograms equal coffea's, writes
-``benchmarks/results/adl.md`` and a PNG bar chart beside it.
+number of cores (one spawned process pool, started before timing like the
+executors). It checks that every output (histograms and event counts) equals
+coffea Iterative's, writes ``benchmarks/results/adl.md`` and a PNG bar chart
+beside it.
 """
 
 from __future__ import annotations
@@ -16,17 +18,55 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from benchmarks._common import RESULTS, machine, markdown_table, timed, versions
+from benchmarks._common import (
+    RESULTS,
+    STDLIB_PREFIX,
+    contenders,
+    machine,
+    markdown_table,
+    same_output,
+    timed,
+    versions,
+)
 from benchmarks.adl.generate import ensure_dataset
 
-__all__ = ["main", "read_floor"]
+__all__ = ["floor_jobs", "floor_pool", "main", "read_floor"]
 
 ROOT = Path(__file__).resolve().parents[2]
-STDLIB_PREFIX = "colframe (stdlib zlib) "
+
+
+def _import_readers() -> None:
+    """Pool initializer: pay the imports when a worker starts, not in its first timed read."""
+    import uproot  # noqa: F401
+
+    import colframe.decompression  # noqa: F401
+
+
+def floor_pool(workers: int) -> ProcessPoolExecutor:
+    """The read floor's process pool, to be started and warmed once, before timing.
+
+    Spawned, not forked: the harness also runs dask and executor threads, which fork
+    would copy mid-operation.
+    """
+    return ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=_import_readers
+    )
+
+
+def floor_jobs(files: list[str], chunksize: int) -> list[tuple[str, int, int]]:
+    """``(path, entry_start, entry_stop)`` chunks of every file, in order."""
+    import uproot
+
+    jobs = []
+    for path in files:
+        with uproot.open(path) as file:
+            entries = file["Events"].num_entries
+        jobs += [(path, s, min(s + chunksize, entries)) for s in range(0, entries, chunksize)]
+    return jobs
 
 
 def _read_chunk(job: tuple[str, list[str], int, int, str]) -> int:
@@ -42,61 +82,15 @@ def _read_chunk(job: tuple[str, list[str], int, int, str]) -> int:
 
 
 def read_floor(
-    files: list[str], columns: list[str], workers: int, chunksize: int, library: str = "zlib"
+    pool: Executor, jobs: list[tuple[str, int, int]], columns: list[str], library: str = "zlib"
 ) -> int:
-    """Read ``columns`` of every file in chunks on ``workers`` processes; return bytes read.
+    """Read ``columns`` of every chunk of ``jobs`` (:func:`floor_jobs`) on ``pool``; return bytes.
 
     ``library`` inflates the ZLIB baskets (colframe.decompression): the harness
     passes the one colframe uses, so the floor stays a floor for colframe.
     """
-    import uproot
-
-    jobs = []
-    for path in files:
-        with uproot.open(path) as file:
-            entries = file["Events"].num_entries
-        jobs += [
-            (path, columns, s, min(s + chunksize, entries), library)
-            for s in range(0, entries, chunksize)
-        ]
-    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-        return sum(pool.map(_read_chunk, jobs))
-
-
-def _runners(workers: int, chunksize: int, stack: contextlib.ExitStack):
-    """(name, factory) for every contender; factories build fresh runners.
-
-    colframe's executors are started once (``stack``) and serve every query, as
-    coffea's futures pool (loky's reusable executor) does: a run's wall time
-    then excludes starting a pool or a dask cluster. colframe runs with its
-    default inflater (ISA-L); one more Futures row inflates with the standard
-    library's zlib, as coffea does, to separate that gain from the framework's.
-    """
-    from coffea import processor as cp
-
-    import colframe
-    from colframe.executors import executor_names, get_executor
-    from processors.adl import ADLNanoAODSchema as schema
-
-    def ours(name, zlib_library="auto", **options):
-        executor = stack.enter_context(get_executor(name, **options))
-        return lambda: colframe.Runner(
-            executor, schema=schema, chunksize=chunksize, status=False, savemetrics=True,
-            zlib_library=zlib_library,
-        )
-
-    yield "colframe Iterative", ours("iterative")
-    yield f"colframe Futures({workers})", ours("futures", workers=workers)
-    yield f"{STDLIB_PREFIX}Futures({workers})", ours("futures", "zlib", workers=workers)
-    if "dask" in executor_names():
-        yield f"colframe Dask({workers})", ours("dask", workers=workers)
-    yield "coffea Iterative", lambda: cp.Runner(
-        cp.IterativeExecutor(status=False), schema=schema, chunksize=chunksize, savemetrics=True
-    )
-    yield f"coffea Futures({workers})", lambda: cp.Runner(
-        cp.FuturesExecutor(workers=workers, status=False), schema=schema, chunksize=chunksize,
-        savemetrics=True,
-    )
+    work = [(path, columns, start, stop, library) for path, start, stop in jobs]
+    return sum(pool.map(_read_chunk, work))
 
 
 def _drop_page_cache() -> bool:
@@ -108,27 +102,35 @@ def _drop_page_cache() -> bool:
     return True
 
 
-def _hists(out) -> dict:
-    return {k: v for k, v in out.items() if hasattr(v, "axes")}
-
-
 def _bytes(metrics) -> int:
     return metrics.bytes_read if hasattr(metrics, "bytes_read") else metrics["bytesread"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="colframe bench adl", description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=8_000_000)
-    parser.add_argument("--files", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--chunksize", type=int, default=250_000)
-    parser.add_argument("--queries", default="q1,q2,q3,q4,q5,q6,q7,q8")
+    parser.add_argument("--events", type=int, default=8_000_000, help="events in the dataset")
+    parser.add_argument("--files", type=int, default=8, help="files the events are split into")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="processes of the parallel runners and read floor"
+    )
+    parser.add_argument("--chunksize", type=int, default=250_000, help="entries per chunk")
+    parser.add_argument(
+        "--queries", default="q1,q2,q3,q4,q5,q6,q7,q8", help="comma-separated queries to run"
+    )
     parser.add_argument("--cold", action="store_true", help="drop the page cache before each run")
-    parser.add_argument("--data", default=str(ROOT / "data" / "adl"))
-    parser.add_argument("--output", default=str(RESULTS / "adl.md"))
+    parser.add_argument(
+        "--data",
+        default=str(ROOT / "data" / "adl"),
+        help="datasets directory; the data is in (or generated into) DATA/EVENTS-FILES",
+    )
+    parser.add_argument(
+        "--output",
+        default=str(RESULTS / "adl.md"),
+        help="results file (markdown); the chart is written beside it as .png",
+    )
     args = parser.parse_args(argv)
 
-    from processors.adl import QUERIES, columns
+    from processors.adl import QUERIES, ADLNanoAODSchema, columns
 
     files = [
         str(f)
@@ -144,15 +146,15 @@ def main(argv: list[str] | None = None) -> int:
     from colframe.decompression import resolve_zlib_library
 
     args.zlib_library = resolve_zlib_library("auto")
-    read_floor(
-        files, sorted({c for q in QUERIES for c in columns(q)}), args.workers, args.chunksize,
-        args.zlib_library,
-    )
+    jobs = floor_jobs(files, args.chunksize)
     rows, chart = [], {}
     with contextlib.ExitStack() as stack:
-        runners = list(_runners(args.workers, args.chunksize, stack))
+        pool = stack.enter_context(floor_pool(args.workers))
+        # starts the floor's workers and warms the page cache, untimed
+        read_floor(pool, jobs, sorted({c for q in QUERIES for c in columns(q)}), args.zlib_library)
+        runners = contenders(args.workers, args.chunksize, stack, ADLNanoAODSchema)
         for query in args.queries.split(","):
-            _run_query(query, runners, files, fileset, args, cold, rows, chart)
+            _run_query(query, runners, pool, jobs, fileset, args, cold, rows, chart)
     text = _document(args, argv, cache_note, rows, chart)
     print(text)
     output = Path(args.output)
@@ -162,27 +164,27 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run_query(query, runners, files, fileset, args, cold, rows, chart) -> None:
-    """Time the read floor and every runner on ``query``; check histograms agree."""
+def _run_query(query, runners, pool, jobs, fileset, args, cold, rows, chart) -> None:
+    """Time the read floor and every runner on ``query``; check all outputs agree."""
     from processors.adl import QUERIES, columns
 
     cols = columns(query)
     if cold:
         _drop_page_cache()
     with timed() as t:
-        nbytes = read_floor(files, cols, args.workers, args.chunksize, args.zlib_library)
+        nbytes = read_floor(pool, jobs, cols, args.zlib_library)
     floor = t.wall
-    rows.append(_row(query, "read floor (uproot)", t, args, nbytes, floor))
+    rows.append(_row(query, "read floor (uproot)", args.workers, t, args, nbytes, floor))
     chart.setdefault(query, {})["read floor"] = t.wall
     outputs = {}
-    for name, factory in runners:
+    for name, cores, make in runners:
         if cold:
             _drop_page_cache()
-        runner = factory()
+        runner = make()
         with timed() as t:
             out, metrics = runner(fileset, processor_instance=QUERIES[query](), treename="Events")
-        outputs[name] = _hists(out)
-        rows.append(_row(query, name, t, args, _bytes(metrics), floor))
+        outputs[name] = out
+        rows.append(_row(query, name, cores, t, args, _bytes(metrics), floor))
         chart[query][name] = t.wall
         print(f"{query} {name:22s} {t.wall:7.2f} s", file=sys.stderr)
     _check(outputs, query)
@@ -190,20 +192,20 @@ def _run_query(query, runners, files, fileset, args, cold, rows, chart) -> None:
 
 def _check(outputs: dict, query: str) -> None:
     reference = outputs["coffea Iterative"]
-    for name, hists in outputs.items():
-        if hists.keys() != reference.keys() or any(hists[k] != reference[k] for k in hists):
-            msg = f"{query}: {name} histograms differ from coffea Iterative's"
+    for name, out in outputs.items():
+        if not same_output(out, reference):
+            msg = f"{query}: {name} output (histograms or nevents) differs from coffea Iterative's"
             raise AssertionError(msg)
 
 
-def _row(query, name, t, args, nbytes, floor) -> list:
+def _row(query, name, cores, t, args, nbytes, floor) -> list:
     return [
         query,
         name,
         f"{t.wall:.2f}",
         f"{t.cpu:.2f}",
         f"{args.events / t.wall / 1e6:.2f}",
-        f"{t.wall * args.workers / args.events * 1e6:.2f}",
+        f"{t.wall * cores / args.events * 1e6:.2f}",
         f"{nbytes / 1e6:.0f}",
         f"{t.wall / floor:.2f}",
     ]
@@ -235,7 +237,7 @@ def _summary(chart: dict) -> str:
 def _document(args, argv, cache_note, rows, chart) -> str:
     command = "python -m benchmarks.adl.run " + " ".join(argv if argv is not None else sys.argv[1:])
     table = markdown_table(
-        ["query", "runner", "wall s", "CPU s", "Mevents/s", "µs·core/event (wall×workers)",
+        ["query", "runner", "wall s", "CPU s", "Mevents/s", "µs·core/event (wall×cores)",
          "MB read", "× read floor"],
         rows,
     )
@@ -246,9 +248,13 @@ def _document(args, argv, cache_note, rows, chart) -> str:
         f"(benchmarks/adl/generate.py, seed 1), chunksize {args.chunksize:,}, {cache_note}\n"
         f"- workers: {args.workers}; machine: {machine()}\n"
         f"- versions: {versions('colframe', 'coffea', 'awkward', 'uproot', 'numpy', 'dask')}\n"
-        "- every colframe histogram was checked equal to coffea Iterative's (the run fails otherwise)\n"
+        "- every output (histograms and nevents) was checked equal to coffea Iterative's "
+        "(the run fails otherwise)\n"
         "- CPU s: this process plus its worker processes; the read floor reads exactly the "
-        "query's columns with uproot on the same number of processes\n"
+        "query's columns with uproot on the same number of processes (a spawned pool, started "
+        "before timing)\n"
+        "- µs·core/event: wall time × the cores a row uses (1 for Iterative, the workers for "
+        "Futures, Dask and the read floor) per event\n"
         f"- ZLIB baskets: colframe and the read floor inflate with {args.zlib_library} "
         "(colframe's default, `zlib_library=\"auto\"`); coffea with uproot's default, the "
         f"standard library's zlib, as does the `{STDLIB_PREFIX.strip()}` row\n\n"

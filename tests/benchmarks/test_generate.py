@@ -244,6 +244,83 @@ def test_z_peak_gives_q5_and_q8_selections(large):
     assert 0.04 < ak.mean(q8_like) < 0.2
 
 
+def _delta_phi(a, b):
+    return np.abs((a - b + np.pi) % (2 * np.pi) - np.pi)
+
+
+@pytest.fixture(scope="module")
+def large_objects(large) -> ak.Array:
+    """Jet and muon pt/phi of the first large file (100,000 events)."""
+    with uproot.open(large[0]) as handle:
+        return handle["Events"].arrays(["Jet_pt", "Jet_phi", "Muon_pt", "Muon_phi"])
+
+
+def test_extra_jets_are_soft(large_objects):
+    # jets beyond the first 1 + Poisson(1) of an event come from the spectrum's soft end
+    pt = large_objects.Jet_pt
+    assert ak.mean(pt[ak.local_index(pt) >= 3] < 25) > 0.97
+    # ... which puts the full file's ~23% of all jets into the 16-18 GeV bin
+    flat = ak.to_numpy(ak.flatten(pt))
+    assert 0.19 < np.mean((flat >= 16) & (flat < 18)) < 0.26
+
+
+def test_jet_recoil_in_phi(large_objects):
+    a = large_objects
+    uniform = (np.pi - 2.5) / np.pi  # P(|dphi| > 2.5) without recoil: 0.20
+    both = (ak.num(a.Jet_pt) > 0) & (ak.num(a.Muon_pt) > 0)
+    lead = _delta_phi(a.Jet_phi[both][:, 0], a.Muon_phi[both][:, 0])
+    assert ak.mean(lead > 2.5) > 2 * uniform  # leading jet against the leading muon
+    two = ak.num(a.Jet_pt) >= 2
+    second = _delta_phi(a.Jet_phi[two][:, 1], a.Jet_phi[two][:, 0])
+    assert ak.mean(second > 2.5) > 2 * uniform  # second jet against the first
+
+
+def test_leading_and_extra_muon_spectra(large_objects):
+    pt = large_objects.Muon_pt
+    lead = ak.to_numpy(pt[ak.num(pt) > 0][:, 0])
+    extra = ak.to_numpy(ak.flatten(pt[:, 1:]))
+    assert 28 < np.median(lead) < 38  # the W-like trigger muon
+    assert 4 < np.median(extra) < 10  # soft extra muons (Z legs included)
+
+
+def test_shared_hardness_factor_raises_q4(monkeypatch):
+    def q4_fraction() -> float:
+        arrays = gen.generate_arrays(20_000, seed=5)
+        pt = ak.unflatten(arrays["Jet_pt"], arrays["nJet"].astype(np.int64))
+        return float(ak.mean(ak.count_nonzero(pt > 40, axis=1) >= 2))
+
+    shared = q4_fraction()
+    monkeypatch.setattr(gen, "_RHO_JET_EVENT", 0.0)
+    assert shared > 1.2 * q4_fraction()
+
+
+def test_subset_comparison(large_measured):
+    # the figures docs/benchmarks.md quotes against the 1000-event subset
+    assert large_measured["subset"]["q4_fraction"] == pytest.approx(0.054, abs=0.008)
+    assert large_measured["subset"]["btag_sentinel_fraction"] == pytest.approx(0.37, abs=0.02)
+    assert gen.measure([REAL])["subset"] == pytest.approx(gen.SUBSET, abs=5e-4)
+
+
+@pytest.mark.filterwarnings(COFFEA_PHOTON_WARNING)
+def test_query_features(large):
+    """Q4's selection, the Q6 trijet-pt peak near 20 GeV and Q7's zero bin, by the processors."""
+    from coffea.nanoevents import NanoEventsFactory
+
+    from processors.adl import QUERIES, ADLNanoAODSchema
+
+    events = NanoEventsFactory.from_root(
+        {str(large[0]): "Events"}, schemaclass=ADLNanoAODSchema, mode="virtual"
+    ).events()
+    n = len(events)
+    assert QUERIES["q4"]().process(events)["met"].sum(flow=True) / n == pytest.approx(
+        0.054, abs=0.01
+    )
+    trijet_pt = QUERIES["q6"]().process(events)["trijetpt"]
+    assert 16 <= trijet_pt.axes[0].centers[np.argmax(trijet_pt.values())] <= 24
+    sumjetpt = QUERIES["q7"]().process(events)["sumjetpt"]
+    assert sumjetpt.values()[0] / n == pytest.approx(0.646, abs=0.03)  # full file: 64.6%
+
+
 # --- ensure_dataset -----------------------------------------------------------------------------
 
 
@@ -340,6 +417,8 @@ def test_measure_and_cli(tmp_path, capsys, small):
     assert "Jet measured" in table
     assert "Jet target" in table
     assert "trijet share" in table
+    assert "events Q4 selects" in table
+    assert "1000-event subset" in table
     argv = ["--events", "1000", "--files", "1", "--seed", "2", "--out", str(tmp_path)]
     assert gen.main(argv) == 0
     out = capsys.readouterr().out

@@ -411,3 +411,60 @@ def test_unknown_query() -> None:
 def test_postprocess_is_identity(processed: dict) -> None:
     out = processed["q1"]
     assert QUERIES["q1"]().postprocess(out) is out
+
+
+def test_q6_nan_inputs_pick_the_trijet_ak_argmin_picks(tmp_path) -> None:
+    """NaN distances: the first trijet is kept unless a later one is strictly closer (ak.argmin).
+
+    NaN is injected into one jet's eta per event (at positions 0..3, so the first NaN trijet is
+    sometimes the first trijet and sometimes a later one) and into some pt and b-tag values; a NaN
+    eta leaves the trijet pt finite, so a different choice shows in the pt histogram.
+    """
+    from processors._trijet import best_trijets
+
+    with uproot.open(DATA) as f:
+        branches = [f"Jet_{k}" for k in ("pt", "eta", "phi", "mass", "btag")]
+        arrays = f["Events"].arrays(["run", "luminosityBlock", "event", *branches], how="zip")
+    jets = arrays["Jet"]
+    counts = ak.to_numpy(ak.num(jets))
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    columns = {k: ak.to_numpy(ak.flatten(jets[k])).copy() for k in jets.fields}
+    for event in np.flatnonzero(counts >= 3):
+        position = event % 5  # 4: no NaN in this event
+        if position < min(4, counts[event]):
+            columns["eta"][offsets[event] + position] = np.nan
+        if event % 7 == 0:
+            columns["pt"][offsets[event + 1] - 1] = np.nan
+        if event % 3 == 0:
+            columns["btag"][offsets[event] + 1] = np.nan
+    path = tmp_path / "nan_jets.root"
+    data = {
+        **{k: arrays[k] for k in ("run", "luminosityBlock", "event")},
+        "Jet": ak.zip({k: ak.unflatten(v, counts) for k, v in columns.items()}),
+    }
+    with uproot.recreate(path) as out:  # a TTree (plain assignment would write an RNTuple)
+        out.mktree("Events", {k: v.type.content for k, v in data.items()}).extend(data)
+    events = NanoEventsFactory.from_root(
+        {str(path): "Events"},
+        schemaclass=NanoAODSchema,
+        mode="virtual",
+        metadata={"dataset": DATASET},
+    ).events()
+
+    reference = _behaviour_reference("q6", events)
+    _assert_same("q6", QUERIES["q6"]().process(events), _fill("q6", reference))
+    # per event, not only histogrammed: the same trijet is chosen everywhere
+    from processors import adl
+
+    jet_offsets, pt, eta, phi, mass, btag = adl._fields(
+        events.Jet, "pt", "eta", "phi", "mass", "btag"
+    )
+    got_pt, got_btag = best_trijets(
+        jet_offsets, *adl._p4(pt, eta, phi, mass), btag, np.float32(172.5)
+    )
+    np.testing.assert_array_equal(got_pt, ak.to_numpy(reference["trijetpt"]))
+    np.testing.assert_array_equal(got_btag, ak.to_numpy(reference["maxbtag"]))
+    # the injected NaNs reach both the chosen and the skipped trijets
+    assert np.isnan(got_pt).any()
+    assert np.isnan(got_btag).any()
+    assert np.isfinite(got_pt).sum() > 100
