@@ -2,13 +2,16 @@
 
 Consecutive chunks of one file usually land on the same worker. Reopening the
 file for each chunk re-reads the TTree metadata (every TBranch and its basket
-index), which for a chunk of 100k events of an 86-branch tree costs about as
-much as decompressing the columns a light query reads. Keeping the last few
-files open makes that a once-per-file cost.
+index); keeping the last few files open makes that a once-per-file cost.
+
+Each thread has files of its own: the threads of a dask worker share one work
+function, and a thread must never close a file another thread is reading, nor
+count another thread's reads in its chunk's ``bytesread``.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -16,36 +19,59 @@ from .preprocess import open_tree
 
 __all__ = ["OpenFiles"]
 
+_Cache = OrderedDict[tuple[str, str], tuple[Any, Any]]
+
 
 class OpenFiles:
-    """The ``size`` most recently used ``(file, tree)`` pairs, closed when evicted."""
+    """Per thread, the ``size`` most recently used ``(file, tree)`` pairs, closed when evicted."""
 
     def __init__(self, size: int = 2) -> None:
         self.size = size
-        self._open: OrderedDict[tuple[str, str], tuple[Any, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._by_thread: dict[threading.Thread, _Cache] = {}
+
+    def _mine(self) -> _Cache:
+        """The calling thread's files; the files of threads that have ended are closed."""
+        me = threading.current_thread()
+        with self._lock:
+            ended = [t for t in self._by_thread if t is not me and not t.is_alive()]
+            stale = [self._by_thread.pop(t) for t in ended]
+            mine = self._by_thread.setdefault(me, OrderedDict())
+        for cache in stale:
+            _close_all(cache)
+        return mine
 
     def get(self, path: str, treename: str, options: dict[str, Any]) -> tuple[Any, Any]:
-        """``(file, tree)`` for ``path``, opened with ``options`` unless already open."""
+        """``(file, tree)`` for ``path``, opened with ``options`` unless this thread has it open."""
+        files = self._mine()
         key = (path, treename)
-        if key in self._open:
-            self._open.move_to_end(key)
-            return self._open[key]
+        if key in files:
+            files.move_to_end(key)
+            return files[key]
         # no array cache: chunks of a file never read the same entries twice
         opened = open_tree(path, treename, **{"array_cache": None, **options})
-        self._open[key] = opened
-        while len(self._open) > self.size:
-            _, (file, _) = self._open.popitem(last=False)
+        files[key] = opened
+        while len(files) > self.size:
+            _, (file, _) = files.popitem(last=False)
             file.close()
         return opened
 
     def discard(self, path: str, treename: str) -> None:
-        """Close and forget ``path`` (after an error, so a retry starts from a fresh open)."""
-        entry = self._open.pop((path, treename), None)
+        """Close and forget this thread's ``path`` (after an error: a retry opens it afresh)."""
+        entry = self._mine().pop((path, treename), None)
         if entry is not None:
             entry[0].close()
 
     def close(self) -> None:
-        """Close every open file."""
-        while self._open:
-            _, (file, _) = self._open.popitem()
-            file.close()
+        """Close every open file, of every thread."""
+        with self._lock:
+            caches = list(self._by_thread.values())
+            self._by_thread.clear()
+        for cache in caches:
+            _close_all(cache)
+
+
+def _close_all(cache: _Cache) -> None:
+    while cache:
+        _, (file, _) = cache.popitem()
+        file.close()

@@ -17,7 +17,41 @@ from .decompression import zlib_library
 from .errors import ProcessorOutputError
 from .plan import WorkItem
 
-__all__ = ["Partial", "ProcessChunk", "merge_partials"]
+__all__ = [
+    "DEFAULT_SCHEMA",
+    "Partial",
+    "ProcessChunk",
+    "merge_partials",
+    "process_function",
+    "schema_class",
+]
+
+#: the default of ``schema=`` arguments: NanoAODSchema, imported only when used
+DEFAULT_SCHEMA: Any = object()
+
+
+def schema_class(schema: Any) -> type:
+    """``schema``, or coffea's ``NanoAODSchema`` for :data:`DEFAULT_SCHEMA`."""
+    if schema is DEFAULT_SCHEMA:
+        from coffea.nanoevents import NanoAODSchema
+
+        return NanoAODSchema
+    return schema
+
+
+def process_function(processor: Any, name: str = "processor"):
+    """``processor.process``, or ``processor`` itself when it is a plain callable.
+
+    Raises TypeError (calling the argument ``name``) for anything else.
+    """
+    process = getattr(processor, "process", processor)
+    if not callable(process):
+        msg = (
+            f"{name} must have a process(events) method or be callable, "
+            f"not {type(processor).__name__}"
+        )
+        raise TypeError(msg)
+    return process
 
 
 @dataclass
@@ -76,6 +110,7 @@ class ProcessChunk:
     schema: type
     uproot_options: dict[str, Any] = field(default_factory=dict)
     zlib_library: str = "zlib"  # resolved name: "isal" or "zlib" (see colframe.decompression)
+    # per thread (a dask worker's threads share this instance), see colframe._openfiles
     _files: OpenFiles = field(default_factory=OpenFiles, init=False, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -104,6 +139,7 @@ class ProcessChunk:
         from coffea.nanoevents import NanoEventsFactory
 
         tic, cpu = time.perf_counter(), time.process_time()
+        # this thread's own file: the difference below counts this chunk's reads only
         file, _ = self._files.get(item.filename, item.treename, self.uproot_options)
         bytes_before = file.file.source.num_requested_bytes
         access_log: list = []
@@ -117,8 +153,7 @@ class ProcessChunk:
             entry_start=item.entrystart,
             entry_stop=item.entrystop,
         ).events()
-        process = getattr(self.processor, "process", self.processor)
-        out = process(events)
+        out = process_function(self.processor)(events)
         if out is None:
             msg = (
                 f"{_name(self.processor)} returned None; process(events) must return its "

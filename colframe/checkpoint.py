@@ -279,6 +279,12 @@ class Checkpointed:
     store: CheckpointStore
     fingerprint: str
 
+    def close(self) -> None:
+        """Close what the wrapped work function keeps open (its files)."""
+        close = getattr(self.work, "close", None)
+        if callable(close):
+            close()
+
     def __call__(self, item: WorkItem) -> Partial:
         partial, rejected = self.store.load(item, self.fingerprint)
         if partial is not None:

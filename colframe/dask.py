@@ -13,14 +13,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._work import DEFAULT_SCHEMA, process_function, schema_class
+from .errors import ChunkError
+from .executors._result import Err
+from .executors.iterative import IterativeExecutor
 from .fileset import normalize_fileset
-from .plan import chunk_ranges
-from .preprocess import MetadataCache, fetch_metadata
+from .plan import files_to_preprocess, make_work_items
+from .preprocess import MetadataCache
+from .progress import make_progress
+from .schedule import file_metadata
 
 __all__ = ["apply_to_fileset"]
 
 _INSTALL = 'pip install "dask-awkward==2026.2.1" "dask-histogram==2026.2.0"'
-_DEFAULT_SCHEMA = object()
 
 
 def apply_to_fileset(
@@ -28,7 +33,7 @@ def apply_to_fileset(
     fileset: Any,
     *,
     treename: str = "Events",
-    schema: Any = _DEFAULT_SCHEMA,
+    schema: Any = DEFAULT_SCHEMA,
     chunksize: int = 100_000,
     metadata_cache: Any = None,
     uproot_options: dict[str, Any] | None = None,
@@ -37,7 +42,8 @@ def apply_to_fileset(
 
     Args:
         processor: a ProcessorABC (its ``process(events)`` is called) or a callable.
-        fileset: any fileset form the Runner accepts.
+        fileset: any fileset form the Runner accepts (files with ``steps`` are
+            cut exactly at those steps, as by the Runner).
         treename: tree to read where the fileset does not name one.
         schema: NanoEvents schema class (default ``NanoAODSchema``).
         chunksize: target entries per partition (same chunks as the Runner's).
@@ -48,37 +54,40 @@ def apply_to_fileset(
     Nothing is computed except each file's entry count (cached); compute with
     ``dask.compute(out, scheduler=...)``. ``postprocess`` is not called (there is
     no merged output yet); call it on the computed result if you need it.
-    Raises ModuleNotFoundError with the install line when dask-awkward is missing.
+    Raises ChunkError when a file cannot be read, and ModuleNotFoundError with
+    the install line when dask-awkward is missing.
     """
     try:
         import dask_awkward  # noqa: F401  (NanoEvents' dask mode needs it)
-        from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+        from coffea.nanoevents import NanoEventsFactory
     except ModuleNotFoundError as err:
         msg = f"colframe.dask needs dask-awkward and dask-histogram: {_INSTALL}"
         raise ModuleNotFoundError(msg, name=err.name) from err
-    process = getattr(processor, "process", processor)
-    if not callable(process):
-        msg = (
-            f"processor must have a process(events) method or be callable, "
-            f"not {type(processor).__name__}"
-        )
-        raise TypeError(msg)
-    schema = NanoAODSchema if schema is _DEFAULT_SCHEMA else schema
+    process = process_function(processor)
+    schema = schema_class(schema)
+    datasets = normalize_fileset(fileset, treename)
     cache = None if metadata_cache is False else MetadataCache(metadata_cache)
+    metas = {}
+    # the Runner's preprocessing, in this process (with its retries of transient errors)
+    with make_progress(False) as progress, IterativeExecutor() as executor:
+        specs = files_to_preprocess(datasets, None)
+        for spec, result, _ in file_metadata(executor, specs, cache, progress):
+            if isinstance(result, Err):
+                failure = result.failure
+                msg = f"cannot read {failure.where()}: {failure.exc_type}: {failure.message}"
+                raise ChunkError(msg, failure)
+            metas[spec] = result.value
+    # the Runner's chunks, grouped per file into steps: one partition per chunk
+    steps: dict[str, dict[str, dict[str, Any]]] = {dataset.name: {} for dataset in datasets}
+    for item in make_work_items(datasets, metas, chunksize):
+        files = steps[item.dataset]
+        entry = files.setdefault(item.filename, {"object_path": item.treename, "steps": []})
+        entry["steps"].append([item.entrystart, item.entrystop])
     out = {}
-    for dataset in normalize_fileset(fileset, treename):
-        files = {}
-        for spec in dataset.files:
-            meta = cache.get(spec) if cache else None
-            if meta is None:
-                meta = fetch_metadata(spec)
-                if cache:
-                    cache.put(meta)
-            steps = [list(step) for step in chunk_ranges(meta.numentries, chunksize)]
-            files[spec.path] = {"object_path": spec.treename, "steps": steps}
+    for dataset in datasets:
         metadata = {**dataset.metadata, "dataset": dataset.name}
         events = NanoEventsFactory.from_root(
-            files,
+            steps[dataset.name],
             mode="dask",
             schemaclass=schema,
             metadata=metadata,

@@ -7,7 +7,7 @@ import os
 import time
 from typing import Any
 
-from ._work import ProcessChunk
+from ._work import DEFAULT_SCHEMA, ProcessChunk, process_function, schema_class
 from .checkpoint import Checkpointed, CheckpointStore, processor_fingerprint
 from .decompression import resolve_zlib_library
 from .errors import ChunkError, ExecutorError
@@ -16,17 +16,15 @@ from .executors._result import Err
 from .executors.iterative import IterativeExecutor
 from .fileset import Dataset, FileSpec, is_count, normalize_fileset
 from .plan import FileMeta, files_to_preprocess, make_work_items
-from .preprocess import MetadataCache, fetch_metadata
+from .preprocess import MetadataCache
 from .progress import make_progress
 from .report import ChunkFailure, RunReport
 from .rerun import coverage
-from .schedule import run_chunks
+from .schedule import file_metadata, run_chunks
 
 __all__ = ["Runner"]
 
 log = logging.getLogger(__name__)
-
-_DEFAULT_SCHEMA = object()
 
 
 class Runner:
@@ -60,7 +58,7 @@ class Runner:
         self,
         executor: Executor | str | None = None,
         *,
-        schema: Any = _DEFAULT_SCHEMA,
+        schema: Any = DEFAULT_SCHEMA,
         chunksize: int = 100_000,
         maxchunks: int | None = None,
         skipbadfiles: bool | tuple[type[BaseException], ...] = False,
@@ -81,11 +79,7 @@ class Runner:
             raise ExecutorError(msg)
         if retries is not None:
             self.executor.retries = retries
-        if schema is _DEFAULT_SCHEMA:
-            from coffea.nanoevents import NanoAODSchema
-
-            schema = NanoAODSchema
-        self.schema = schema
+        self.schema = schema_class(schema)
         self.chunksize = chunksize
         self.maxchunks = maxchunks
         self.skip = _skip_types(skipbadfiles)
@@ -121,12 +115,7 @@ class Runner:
         if kwargs:
             msg = f"unexpected keyword argument(s) {sorted(kwargs)}"
             raise TypeError(msg)
-        if not (hasattr(processor_instance, "process") or callable(processor_instance)):
-            msg = (
-                f"processor_instance must have a process(events) method or be callable, "
-                f"not {type(processor_instance).__name__}"
-            )
-            raise TypeError(msg)
+        process_function(processor_instance, "processor_instance")  # TypeError if neither
         datasets = normalize_fileset(fileset, treename)
         report = RunReport(
             executor=repr(self.executor),
@@ -154,24 +143,12 @@ class Runner:
         specs = files_to_preprocess(datasets, self.maxchunks)
         report.files_total = len(specs)
         metas: dict[FileSpec, FileMeta] = {}
-        missing = []
-        for spec in specs:
-            cached = self.cache.get(spec) if self.cache else None
-            if cached is None:
-                missing.append(spec)
-            else:
-                metas[spec] = cached
-        report.files_from_cache = len(specs) - len(missing)
-        bar = progress.add("Preprocessing", len(specs), "files")
-        progress.advance(bar, report.files_from_cache)
-        for spec, result in self.executor.submit_all(fetch_metadata, missing, kind="preprocess"):
-            progress.advance(bar)
+        for spec, result, from_cache in file_metadata(self.executor, specs, self.cache, progress):
             if isinstance(result, Err):
                 self._bad_file(result.failure, report)
                 continue
             metas[spec] = result.value
-            if self.cache:
-                self.cache.put(result.value)
+            report.files_from_cache += from_cache
         report.wall_seconds["preprocess"] = time.perf_counter() - tic
         report.cpu_seconds["preprocess (driver)"] = time.process_time() - cpu
         return metas

@@ -1,23 +1,55 @@
-"""Process every chunk and merge the outputs as a tree, streaming, on any executor.
+"""Preprocess files, then process every chunk and merge the outputs as a tree, on any executor.
 
-Partial outputs are merged as soon as ``fan_in`` of them are ready (smallest
-first), while other chunks are still being processed; the driver only ever
-holds refs. Every planned chunk ends counted as ok, skipped or failed.
+:func:`file_metadata` reads each file's entry count and UUID from the on-disk
+cache, or through the executor (shared by the Runner and ``colframe.dask``).
+:func:`run_chunks` merges partial outputs as soon as ``fan_in`` of them are
+ready (smallest first), while other chunks are still being processed; the
+driver only ever holds refs. Every planned chunk ends counted as ok, skipped
+or failed.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._work import merge_partials
 from .executors._base import Executor, Task
-from .executors._result import Err
+from .executors._result import Err, Ok, Result
+from .fileset import FileSpec
 from .plan import WorkItem
+from .preprocess import MetadataCache, fetch_metadata
 from .report import ChunkFailure
 
-__all__ = ["Outcome", "merge_groups_total", "run_chunks"]
+__all__ = ["Outcome", "file_metadata", "merge_groups_total", "run_chunks"]
+
+
+def file_metadata(
+    executor: Executor, specs: list[FileSpec], cache: MetadataCache | None, progress
+) -> Iterator[tuple[FileSpec, Result, bool]]:
+    """Yield ``(spec, result, from_cache)`` for every file of ``specs``.
+
+    ``result`` is ``Ok(FileMeta)`` or ``Err(failure)`` (the file cannot be read).
+    Files in ``cache`` come first; the others are read through ``executor``
+    (``fetch_metadata`` tasks, kind "preprocess"), yielded in completion order
+    and added to the cache. Drives a "Preprocessing" bar of ``progress``.
+    """
+    bar = progress.add("Preprocessing", len(specs), "files")
+    missing = []
+    for spec in specs:
+        cached = cache.get(spec) if cache else None
+        if cached is None:
+            missing.append(spec)
+            continue
+        progress.advance(bar)
+        yield spec, Ok(cached), True
+    for spec, result in executor.submit_all(fetch_metadata, missing, kind="preprocess"):
+        progress.advance(bar)
+        if cache and isinstance(result, Ok):
+            cache.put(result.value)
+        yield spec, result, False
 
 
 @dataclass

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from _compare import assert_same
 from _flaky import BreaksCheckpoint, HoldsLock, Tagged
+from _processors import CoffeaStyle
 from _processors import run as run_default
 
 import colframe
@@ -166,3 +167,17 @@ def test_unpicklable_processor_with_checkpoint_names_the_attribute(generated, tm
     with pytest.raises(UnpicklableError, match=r"HoldsLock\.lock is a _thread\.lock") as info:
         run({"d": [str(generated[0])]}, HoldsLock(), checkpoint=tmp_path)
     assert "checkpoints fingerprint the processor" in info.value.__notes__[0]
+
+
+def test_checkpointed_work_closes_the_files_of_the_work_it_wraps(generated, tmp_path):
+    from colframe._work import ProcessChunk, schema_class
+    from colframe.checkpoint import Checkpointed
+
+    work = ProcessChunk(CoffeaStyle(), schema_class(colframe._work.DEFAULT_SCHEMA))
+    wrapped = Checkpointed(work, CheckpointStore(tmp_path), "f" * 16)
+    item = WorkItem("d", str(generated[0]), "Events", 0, 100, None, None)
+    wrapped(item)
+    ((file, _),) = work._files._mine().values()  # the chunk's file stays open between chunks ...
+    assert not file.file.closed
+    wrapped.close()
+    assert file.file.closed  # ... until the executor closes the work function

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 
 import dask
@@ -13,6 +14,10 @@ from conftest import shared_file
 
 import colframe
 from colframe.dask import apply_to_fileset
+from colframe.errors import ChunkError
+from colframe.fileset import normalize_fileset
+from colframe.plan import make_work_items
+from colframe.preprocess import fetch_metadata
 
 
 def _runner_output(fileset, chunksize):
@@ -56,11 +61,23 @@ def test_only_the_columns_the_processor_reads(generated):
         assert set(needed) == {"nMuon", "Muon_pt", "Muon_charge", "nJet"}
 
 
-def test_partitions_are_the_runners_chunks(generated):
-    fileset = {"d": {"files": [str(p) for p in generated[:2]], "metadata": {"xsec": 2.0}}}
+@pytest.mark.parametrize("form", ["paths", "steps"])
+def test_partitions_are_the_runners_chunks(generated, form):
+    paths = [str(p) for p in generated[:2]]
+    if form == "paths":
+        files = paths
+    else:  # preprocessed: the given steps, whatever the chunksize
+        files = {paths[0]: {"object_path": "Events", "steps": [[0, 100], [100, 6_000]]}}
+        files[paths[1]] = "Events"
+    fileset = {"d": {"files": files, "metadata": {"xsec": 2.0}}}
     events = apply_to_fileset(lambda events: events, fileset, chunksize=2_500)["d"]
-    # 6,000 entries per file at chunksize 2,500: chunk_ranges gives 2 chunks per file
-    assert events.npartitions == 4
+    datasets = normalize_fileset(fileset, "Events")
+    metas = {spec: fetch_metadata(spec) for spec in datasets[0].files}
+    items = make_work_items(datasets, metas, 2_500)
+    assert events.npartitions == len(items) == 4
+    assert events.divisions == tuple(itertools.accumulate(map(len, items), initial=0))
+    if form == "steps":
+        assert events.divisions[:3] == (0, 100, 6_000)  # not chunksize's (0, 3_000, 6_000)
     assert events.metadata["dataset"] == "d"
     assert events.metadata["xsec"] == 2.0
 
@@ -73,8 +90,14 @@ def test_second_call_reads_metadata_from_cache(generated, tmp_path, monkeypatch)
         msg = f"{spec.path} opened again: the metadata cache was not used"
         raise AssertionError(msg)
 
-    monkeypatch.setattr("colframe.dask.fetch_metadata", no_io)
+    monkeypatch.setattr("colframe.schedule.fetch_metadata", no_io)
     apply_to_fileset(lambda events: events, fileset, metadata_cache=tmp_path)
+
+
+def test_unreadable_file_is_a_clear_error(tmp_path):
+    missing = tmp_path / "missing.root"
+    with pytest.raises(ChunkError, match=r"cannot read file=.*missing\.root"):
+        apply_to_fileset(lambda events: events, {"d": [str(missing)]})
 
 
 def test_not_a_processor_is_a_clear_error(generated):

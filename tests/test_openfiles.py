@@ -1,12 +1,21 @@
-"""Chunks of one file reuse the open file; evicted and failed files are closed."""
+"""Open files: reused by the chunks of a file, closed when evicted or failed, one set per thread."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import awkward as ak
 import uproot
 from _processors import CoffeaStyle
+from coffea.nanoevents import NanoAODSchema
 
 import colframe
 from colframe._openfiles import OpenFiles
+from colframe._work import ProcessChunk
+from colframe.fileset import normalize_fileset
+from colframe.plan import make_work_items
+from colframe.preprocess import fetch_metadata
 
 
 def test_chunks_of_a_file_open_it_once(generated, monkeypatch):
@@ -36,3 +45,62 @@ def test_eviction_and_discard_close_files(generated):
     third, _ = files.get(str(generated[2]), "Events", {})
     files.close()
     assert third.closed
+
+
+def _in_thread(function, *args):
+    result = []
+    thread = threading.Thread(target=lambda: result.append(function(*args)))
+    thread.start()
+    thread.join()
+    return result[0]
+
+
+def test_each_thread_has_its_own_files(generated):
+    files = OpenFiles(size=1)
+    path = str(generated[0])
+    mine, _ = files.get(path, "Events", {})
+    # another thread opens the same file, evicts it, discards its own: mine stays open
+    theirs = _in_thread(lambda: files.get(path, "Events", {})[0])
+    assert theirs is not mine
+    _in_thread(lambda: (files.get(path, "Events", {}), files.get(str(generated[1]), "Events", {})))
+    _in_thread(lambda: (files.get(path, "Events", {}), files.discard(path, "Events")))
+    assert not mine.closed
+    assert files.get(path, "Events", {})[0] is mine
+    # the files of threads that ended are closed at the next get; close() closes all
+    assert theirs.closed
+    files.close()
+    assert mine.closed
+
+
+class ReadsInTwoSteps:
+    """Reads muons, waits for the other threads (so their reads overlap), then reads jets."""
+
+    def __init__(self, barrier: threading.Barrier | None) -> None:
+        self.barrier = barrier
+
+    def __call__(self, events):
+        muons = ak.sum(events.Muon.pt)
+        if self.barrier is not None:
+            self.barrier.wait(timeout=60)
+        return {"n": len(events), "sum": float(muons + ak.sum(events.Jet.pt))}
+
+
+def test_concurrent_threads_count_their_own_reads(generated):
+    # a dask worker with several threads shares one ProcessChunk: chunks of one file run
+    # at once must neither close each other's file nor count each other's reads
+    fileset = {"d": [str(generated[0])]}
+    datasets = normalize_fileset(fileset, "Events")
+    spec = datasets[0].files[0]
+    items = make_work_items(datasets, {spec: fetch_metadata(spec)}, 1_000)
+    assert len(items) == 6
+    serial = ProcessChunk(ReadsInTwoSteps(None), NanoAODSchema)
+    expected = {item: serial(item) for item in items}
+    serial.close()
+    threads = 3
+    chunk = ProcessChunk(ReadsInTwoSteps(threading.Barrier(threads)), NanoAODSchema)
+    with ThreadPoolExecutor(threads) as pool:
+        got = dict(zip(items, pool.map(chunk, items), strict=True))
+    chunk.close()
+    for item in items:
+        assert got[item].out == expected[item].out
+        assert got[item].bytesread == expected[item].bytesread > 0

@@ -6,7 +6,6 @@ of driver state.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from typing import Any
 
@@ -15,12 +14,12 @@ from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from .. import serialize
-from ..accumulate import nbytes
 from ..report import ChunkFailure
-from ._result import Err, Result
-from ._task import execute
+from ._result import Err, Ok, Result
+from ._store import MemoryStore
+from ._task import describe_arg, execute_loaded
 
-__all__ = ["Kept", "ShippedFunction", "describe_arg", "run_task"]
+__all__ = ["Kept", "ShippedFunction", "run_task"]
 
 
 class ShippedFunction(WorkerPlugin):
@@ -49,6 +48,14 @@ class ShippedFunction(WorkerPlugin):
                 self._function = serialize.loads(self.payload)
             return self._function
 
+    def teardown(self, worker) -> None:
+        """Plugin removed (end of the run) or worker closing: close the function's open files."""
+        with self._lock:
+            function, self._function = self._function, None
+        close = getattr(function, "close", None)
+        if callable(close):
+            close()
+
 
 class Kept:
     """A partial output kept in a worker's memory; merge tasks receive these as refs.
@@ -67,7 +74,7 @@ class Kept:
     def load(self) -> Any:
         # the stored object itself, not a copy: merges add into it in place (and take
         # over the arrays of smaller inputs), which is why a merge that failed
-        # half-way is never re-run (see run_task)
+        # half-way is never re-run (see colframe.executors._task.execute)
         return self.value
 
     def discard(self) -> None:
@@ -86,12 +93,7 @@ def _sizeof_kept(kept: Kept) -> int:
     return kept.nbytes
 
 
-class _KeepStore:
-    def put(self, value: Any) -> Kept:
-        return Kept(value, nbytes(value))
-
-
-_STORE = _KeepStore()
+_STORE = MemoryStore(Kept)
 
 
 def run_task(name: str, arg: Any, kind: str, keep: bool) -> Kept | Result:
@@ -107,26 +109,5 @@ def run_task(name: str, arg: Any, kind: str, keep: bool) -> Kept | Result:
         msg = f"function {name!r} is not installed on this worker; was the executor stopped?"
         failure = ChunkFailure.from_exception(LookupError(msg), describe_arg(arg), kind, True)
         return Err(failure)
-    try:
-        function = plugin.function()
-    except Exception as exc:  # the processor's code cannot be imported here: no retry helps
-        return Err(ChunkFailure.from_exception(exc, describe_arg(arg), kind, retryable=False))
-    result = execute(function, arg, kind, _STORE if keep else None)
-    if isinstance(result, Err):
-        if _has_kept(arg):
-            # a merge adds its inputs into each other in place: running it again on
-            # half-merged inputs would double count, so its failure is final
-            return Err(dataclasses.replace(result.failure, retryable=False))
-        return result
-    return result.value if keep else result
-
-
-def _has_kept(arg: Any) -> bool:
-    return isinstance(arg, list) and any(isinstance(item, Kept) for item in arg)
-
-
-def describe_arg(arg: Any) -> Any:
-    """What a failure is about: the work item itself, or the size of a merge."""
-    if isinstance(arg, list):  # a merge: never ship its inputs back inside a report
-        return f"merge of {len(arg)} partial outputs"
-    return arg
+    result = execute_loaded(plugin.function, arg, kind, _STORE if keep else None)
+    return result.value if keep and isinstance(result, Ok) else result

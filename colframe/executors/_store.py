@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,18 +27,23 @@ class MemoryRef:
     nbytes: int
 
     def load(self) -> Any:
-        value, self.value = self.value, None  # hand over ownership: merges add in place
+        # hand over ownership: merges add in place (which is why a failed merge is
+        # never retried, see colframe.executors._task.execute)
+        value, self.value = self.value, None
         return value
 
     def discard(self) -> None:
         self.value = None
 
 
+@dataclass(frozen=True)
 class MemoryStore:
-    """Keeps outputs as they are."""
+    """Keeps outputs as they are, in refs of type ``ref`` (built as ``ref(value, nbytes)``)."""
 
-    def put(self, value: Any) -> MemoryRef:
-        return MemoryRef(value, nbytes(value))
+    ref: Callable[[Any, int], Any] = MemoryRef
+
+    def put(self, value: Any) -> Any:
+        return self.ref(value, nbytes(value))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ driver state.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from uproot import KeyInFileError
@@ -16,7 +17,7 @@ from ..errors import MergeError, ProcessorOutputError, TreeNotFoundError, Unpick
 from ..report import ChunkFailure
 from ._result import Err, Ok, Result
 
-__all__ = ["execute", "execute_shipped", "is_retryable"]
+__all__ = ["describe_arg", "execute", "execute_loaded", "execute_shipped", "is_retryable"]
 
 # Failures that another attempt cannot fix: retrying them only delays the report.
 _PERMANENT = (
@@ -39,20 +40,41 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def execute(function, arg: Any, kind: str, store=None) -> Result:
-    """Run ``function(arg)``; store the value when ``store`` is given; never raise."""
+    """Run ``function(arg)``; store the value when ``store`` is given; never raise.
+
+    A merge (``kind == "merge"``) that raised is never retried, on any executor:
+    it adds its inputs into each other in place (in-memory refs even hand their
+    values over), so another attempt would see half-merged or missing inputs and
+    return a smaller output instead of an error.
+    """
     try:
         value = function(arg)
         if store is not None:
             value = store.put(value)
     except Exception as exc:
-        return Err(ChunkFailure.from_exception(exc, _item_of(arg), kind, is_retryable(exc)))
+        retryable = kind != "merge" and is_retryable(exc)
+        return Err(ChunkFailure.from_exception(exc, describe_arg(arg), kind, retryable))
     return Ok(value)
 
 
-def _item_of(arg: Any) -> Any:
-    if isinstance(arg, list):  # a merge: describe it by its size, not its refs
+def describe_arg(arg: Any) -> Any:
+    """What a failure is about: the work item itself, or the size of a merge."""
+    if isinstance(arg, list):  # a merge: never ship its inputs back inside a report
         return f"merge of {len(arg)} partial outputs"
     return arg
+
+
+def execute_loaded(load: Callable[[], Callable], arg: Any, kind: str, store=None) -> Result:
+    """Like :func:`execute`, with the function returned by ``load()``.
+
+    A function that cannot be loaded (its code does not import on this worker)
+    fails for good: no retry helps.
+    """
+    try:
+        function = load()
+    except Exception as exc:
+        return Err(ChunkFailure.from_exception(exc, describe_arg(arg), kind, retryable=False))
+    return execute(function, arg, kind, store)
 
 
 @functools.lru_cache(maxsize=8)
@@ -63,9 +85,4 @@ def _load_function(path: str):
 
 def execute_shipped(path: str, arg: Any, kind: str, store=None) -> Result:
     """Like :func:`execute`, with the function read (once per worker) from ``path``."""
-    try:
-        function = _load_function(path)
-    except Exception as exc:
-        failure = ChunkFailure.from_exception(exc, _item_of(arg), kind, retryable=False)
-        return Err(failure)
-    return execute(function, arg, kind, store)
+    return execute_loaded(functools.partial(_load_function, path), arg, kind, store)

@@ -24,7 +24,7 @@ from ..errors import ExecutorError, WorkerDiedError
 from ..report import ChunkFailure
 from ._base import Executor, Task, worker_count
 from ._result import Err, Ok, Result
-from ._task import is_retryable
+from ._task import describe_arg, is_retryable
 
 __all__ = ["DaskExecutor", "DaskRef"]
 
@@ -125,8 +125,6 @@ class DaskExecutor(Executor):
         distributed = _import_distributed()
         if self.cluster is not None:
             self._cluster = self.cluster()
-            self._client = distributed.Client(self._cluster, set_as_default=False)
-            self._owns_client = True
         elif self.client is None:
             options = {
                 "n_workers": self.workers,
@@ -139,37 +137,45 @@ class DaskExecutor(Executor):
                 **self.cluster_options,
             }
             self._cluster = distributed.LocalCluster(**options)
-            # the executor's own connection must not become dask's global scheduler
-            self._client = distributed.Client(self._cluster, set_as_default=False)
-            self._owns_client = True
-        elif isinstance(self.client, str):
-            self._client = distributed.Client(self.client, set_as_default=False)
-            self._owns_client = True
-        else:
+        if self._cluster is None and not isinstance(self.client, str):
             self._client = self.client
+        else:
+            try:
+                # the executor's own connection must not become dask's global scheduler
+                target = self.client if self._cluster is None else self._cluster
+                self._client = distributed.Client(target, set_as_default=False)
+            except BaseException:
+                if self._cluster is not None:  # a cluster started here: never leave it running
+                    self._cluster.close()
+                    self._cluster = None
+                raise
+            self._owns_client = True
         print(f"colframe: dask dashboard at {self._client.dashboard_link}", file=sys.stderr)
 
     def stop(self, abort: bool = False) -> None:
         client, self._client = self._client, None
         cluster, self._cluster = self._cluster, None
-        if client is not None and not self._owns_client:
-            try:
-                self._clean(client)
-            except OSError:
-                if not abort:
-                    raise
-                # the run is failing already (often because the scheduler went away):
-                # its own error is the one to show, not this cleanup's
-        self._shipped.clear()
-        self._futures = weakref.WeakSet()
-        if self._owns_client and client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
-        self._owns_client = False
+        owns_client, self._owns_client = self._owns_client, False
+        try:
+            if client is not None and cluster is None:
+                # a cluster colframe did not start (your client, a scheduler address)
+                # outlives the run: leave nothing of the run behind on it
+                try:
+                    self._clean(client)
+                except OSError:
+                    if not abort:
+                        raise
+                    # the run is failing already (often because the scheduler went away):
+                    # its own error is the one to show, not this cleanup's
+        finally:
+            self._shipped.clear()
+            self._futures = weakref.WeakSet()
+            if owns_client and client is not None:
+                client.close()
+            if cluster is not None:
+                cluster.close()
 
     def _clean(self, client) -> None:
-        # a cluster you own: leave nothing of this run behind on it
         leftovers = [future for future in self._futures if future.status != "cancelled"]
         if leftovers:
             client.cancel(leftovers)
@@ -277,8 +283,6 @@ class DaskExecutor(Executor):
         return {key: (t == kept, max(n, 0), s) for key, (t, n, s) in info.items()}
 
     def _infrastructure_failure(self, task: Task, future) -> ChunkFailure:
-        from ._dask_worker import describe_arg
-
         item = describe_arg(task.arg)
         if future.status == "cancelled":
             msg = f"dask cancelled task {future.key!r} (scheduler restarted or client reconnected)"

@@ -48,6 +48,27 @@ class CountsAttempts:
         raise ConnectionError(msg)
 
 
+class ClosesFiles:
+    """A work function with a close() (as ProcessChunk has), which records its calls."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def __call__(self, _):
+        return os.getpid()
+
+    def close(self):
+        with open(self.log, "a") as stream:
+            stream.write(f"{os.getpid()}\n")
+
+
+class FakeCluster:
+    closed = False
+
+    def close(self):
+        self.closed = True
+
+
 def _array(n):
     return np.full(n, 1.0)
 
@@ -247,6 +268,38 @@ def test_scheduler_address_and_dashboard_link(dask_client, capsys):
     assert err.count("dashboard") == 1
     assert link in err
     assert dask_client.status == "running"  # only the executor's own connection closed
+    # the cluster outlives the run: colframe's plugins must not stay on its scheduler
+    assert dask_client.run_on_scheduler(_plugins) == []
+
+
+def test_plugin_teardown_closes_the_function(dask_client, tmp_path):
+    log = tmp_path / "closed.log"
+    with DaskExecutor(client=dask_client) as executor:
+        results = list(executor.submit_all(ClosesFiles(str(log)), range(20)))
+        assert not log.exists()
+    pids = {result.value for _, result in results}
+    assert set(log.read_text().split()) == {str(pid) for pid in pids}
+
+
+@pytest.mark.parametrize("started", ["cluster", "LocalCluster"])
+def test_started_cluster_is_closed_when_client_fails(started, monkeypatch):
+    import distributed
+
+    cluster = FakeCluster()
+    if started == "cluster":
+        executor = DaskExecutor(cluster=lambda: cluster)
+    else:
+        executor = DaskExecutor(workers=1)
+        monkeypatch.setattr(distributed, "LocalCluster", lambda **options: cluster)
+
+    def refuse(*args, **kwargs):
+        msg = "cannot connect to the scheduler"
+        raise OSError(msg)
+
+    monkeypatch.setattr(distributed, "Client", refuse)
+    with pytest.raises(OSError, match="cannot connect"), executor:
+        pass
+    assert cluster.closed
 
 
 def test_registered_by_name_and_imported_lazily():
