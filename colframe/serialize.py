@@ -26,7 +26,16 @@ import lz4.frame
 from .errors import UnpicklableError
 from .hist._wire import reduce_for_wire
 
-__all__ = ["atomic_write", "dump", "dumps", "explain_unpicklable", "load", "loads", "typename"]
+__all__ = [
+    "atomic_write",
+    "check_picklable",
+    "dump",
+    "dumps",
+    "explain_unpicklable",
+    "load",
+    "loads",
+    "typename",
+]
 
 _LEVEL = 1  # lz4 level 1: fast; histograms compress well even at the lowest level
 _SLICE = 1 << 20
@@ -81,9 +90,26 @@ def _write(obj: Any, stream) -> None:
         _pickle(obj, _Sliced(frame))
 
 
+class _Discard:
+    """A stream that counts what it is given and keeps nothing."""
+
+    def write(self, data: Any) -> int:
+        return memoryview(data).nbytes
+
+
+def check_picklable(obj: Any) -> None:
+    """Pickle ``obj`` into nothing (CPU only); raise :func:`explain_unpicklable`'s error if it fails.
+
+    For outputs that stay in memory where they were made (dask workers) and would
+    otherwise meet the pickler only on their way to another process, too late to
+    be reported as the chunk's failure.
+    """
+    _pickle(obj, _Discard())
+
+
 def _picklable(obj: Any) -> bool:
     try:
-        _Pickler(io.BytesIO(), protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+        _Pickler(_Discard(), protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
     except Exception:
         return False
     return True

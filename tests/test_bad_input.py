@@ -259,8 +259,13 @@ def test_unpicklable_processor_names_the_attribute(good):
     assert out["events"] == {"d": 6_000}
 
 
-def test_unpicklable_output_names_the_key(good):
+@pytest.mark.parametrize("name", ["futures", "dask"])
+@pytest.mark.timeout(120)
+def test_unpicklable_output_names_the_key(generated, name, request):
+    # several chunks, so that merges would move outputs between processes
+    options = {"workers": 1} if name == "futures" else {"client": request.getfixturevalue("dask_client")}
+    fileset = {"d": [str(path) for path in generated]}
     with pytest.raises(ChunkError) as info:
-        run({"d": [good]}, ReturnsLock(), executor=get_executor("futures", workers=1))
+        run(fileset, ReturnsLock(), executor=get_executor(name, **options), chunksize=2_000)
     assert "Partial.out['lock'] is a _thread.lock" in str(info.value)
     assert info.value.failure.attempts == 1

@@ -110,4 +110,13 @@ def run_task(name: str, arg: Any, kind: str, keep: bool) -> Kept | Result:
         failure = ChunkFailure.from_exception(LookupError(msg), describe_arg(arg), kind, True)
         return Err(failure)
     result = execute_loaded(plugin.function, arg, kind, _STORE if keep else None)
+    if keep and kind == "process" and isinstance(result, Ok):
+        # A kept output meets the pickler only when dask moves it (to a merge on another
+        # worker, or to the driver), where a failure is no chunk's failure and stalls the
+        # run; check it here, once per chunk, so it is reported like on other executors.
+        # Merge outputs are made of checked chunk outputs.
+        try:
+            serialize.check_picklable(result.value.value)
+        except serialize.UnpicklableError as exc:
+            return Err(ChunkFailure.from_exception(exc, describe_arg(arg), kind, False))
     return result.value if keep and isinstance(result, Ok) else result
