@@ -157,8 +157,8 @@ def _flat(array: Any) -> np.ndarray:
 
 def _fields(collection: Any, *names: str) -> tuple[np.ndarray, ...]:
     """``(offsets, content of names[0], content of names[1], ...)`` of one collection."""
-    offsets, first = _jagged(getattr(collection, names[0]))
-    return (offsets, first, *(_jagged(getattr(collection, name))[1] for name in names[1:]))
+    offsets, first = _jagged(collection[names[0]])
+    return (offsets, first, *(_jagged(collection[name])[1] for name in names[1:]))
 
 
 def _jagged(array: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -285,7 +285,7 @@ def _pair_masses(
 def _met_output(events: Any, selected: Any) -> dict[str, Any]:
     """The output of the MET queries (q1, q4, q5): MET of the ``selected`` events."""
     h = _hist("met", _MET_LABEL)
-    h.fill(met=_flat(events.MET.pt)[selected])
+    h.fill(met=_flat(events.MET["pt"])[selected])
     return {"met": h, "nevents": {_dataset(events): len(events)}}
 
 
@@ -333,7 +333,7 @@ class Q2Processor(_ADLProcessor):
 
     def process(self, events: Any) -> dict[str, Any]:
         """Fill ``ptj`` with every jet's pT."""
-        _, pt = _jagged(events.Jet.pt)
+        _, pt = _jagged(events.Jet["pt"])
         h = _hist("ptj", _JETPT_LABEL)
         h.fill(ptj=pt)
         return {"ptj": h, "nevents": {_dataset(events): len(events)}}
@@ -346,8 +346,8 @@ class Q3Processor(_ADLProcessor):
 
     def process(self, events: Any) -> dict[str, Any]:
         """Fill ``ptj`` with the pT of central jets."""
-        _, pt = _jagged(events.Jet.pt)
-        _, eta = _jagged(events.Jet.eta)
+        _, pt = _jagged(events.Jet["pt"])
+        _, eta = _jagged(events.Jet["eta"])
         h = _hist("ptj", _JETPT_LABEL)
         h.fill(ptj=pt[np.abs(eta) < 1])
         return {"ptj": h, "nevents": {_dataset(events): len(events)}}
@@ -360,7 +360,7 @@ class Q4Processor(_ADLProcessor):
 
     def process(self, events: Any) -> dict[str, Any]:
         """Fill ``met`` for events with >= 2 jets above 40 GeV."""
-        offsets, pt = _jagged(events.Jet.pt)
+        offsets, pt = _jagged(events.Jet["pt"])
         selected = _count_true(pt > 40, offsets) >= 2
         return _met_output(events, selected)
 
@@ -543,8 +543,8 @@ class Q8Processor(_ADLProcessor):
         if selected:
             evts = np.concatenate(selected)
             pt3, phi3 = np.concatenate(l3_pt), np.concatenate(l3_phi)
-            met_pt = _flat(events.MET.pt)[evts]
-            met_phi = _flat(events.MET.phi)[evts]
+            met_pt = _flat(events.MET["pt"])[evts]
+            met_phi = _flat(events.MET["phi"])[evts]
             # Same operation order as sqrt(2 * l3.pt * MET.pt * (1 - cos(MET.delta_phi(l3)))).
             mt = np.sqrt(2 * pt3 * met_pt * (1 - np.cos(_rectify(met_phi - phi3))))
             h.fill(mt=mt)

@@ -14,7 +14,7 @@ def test_colframe_bench_adl(tmp_path):
 
     output = tmp_path / "results" / "adl.md"
     argv = ["bench", "adl", "--events", "2000", "--files", "2", "--workers", "1"]
-    argv += ["--chunksize", "500", "--queries", "q1"]
+    argv += ["--chunksize", "500", "--queries", "q1", "--repeats", "2"]
     argv += ["--data", str(tmp_path / "data"), "--output", str(output)]
     assert main(argv) == 0
 
