@@ -131,20 +131,30 @@ def _identity(failure: ChunkFailure) -> Any:
     return (failure.kind, str(item))
 
 
-def _recovered(failure: ChunkFailure, covered: Coverage) -> bool:
+def _recovered(failure: ChunkFailure, covered: Coverage, datasets: list[Dataset]) -> bool:
+    """Whether the other run's output ``covered`` what ``failure`` lost.
+
+    A chunk: its entry range. A file that could not be opened (``datasets``: those of
+    the run that failed, so the datasets listing the file): every one of them.
+    """
     item = failure.item
     if isinstance(item, WorkItem):
         spans = covered.get((item.dataset, item.filename, item.treename), ())
         return any(s <= item.entrystart and item.entrystop <= e for s, e in spans)
     if isinstance(item, FileSpec):
-        return any((path, tree) == (item.path, item.treename) for _, path, tree in covered)
+        names = [d.name for d in datasets if item in d.files]
+        if not names:  # a report without its datasets: any dataset's coverage of the file
+            return any((path, tree) == (item.path, item.treename) for _, path, tree in covered)
+        return all((name, item.path, item.treename) in covered for name in names)
     return False
 
 
-def _remaining(a: list, b: list, a_covered: Coverage, b_covered: Coverage) -> list:
-    """Failures of both runs that neither output recovered, each chunk once (the latest)."""
-    kept = {_identity(f): f for f in a if not _recovered(f, b_covered)}
-    kept.update({_identity(f): f for f in b if not _recovered(f, a_covered)})
+def _remaining(a: RunReport, b: RunReport, field: str) -> list:
+    """``field`` failures of both runs that neither output recovered, each chunk once (the latest)."""
+    kept = {_identity(f): f for f in getattr(a, field) if not _recovered(f, b.coverage, a.datasets)}
+    kept.update(
+        {_identity(f): f for f in getattr(b, field) if not _recovered(f, a.coverage, b.datasets)}
+    )
     return list(kept.values())
 
 
@@ -174,8 +184,8 @@ def _sum_by_key(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
 
 
 def _merge_reports(a: RunReport, b: RunReport) -> RunReport:
-    failures = _remaining(a.failures, b.failures, a.coverage, b.coverage)
-    skipped = _remaining(a.skipped, b.skipped, a.coverage, b.coverage)
+    failures = _remaining(a, b, "failures")
+    skipped = _remaining(a, b, "skipped")
     # what is planned = what was processed + what still failed (each chunk once)
     open_chunks = [f.item for f in failures + skipped if isinstance(f.item, WorkItem)]
     chunks_failed = sum(isinstance(f.item, WorkItem) for f in failures)

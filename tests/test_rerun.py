@@ -163,3 +163,26 @@ def test_a_chunk_failed_in_both_runs_is_listed_once():
     assert (merged.chunks_total, merged.chunks_ok, merged.chunks_skipped) == (2, 1, 1)
     assert (merged.events_total, merged.events_processed) == (20, 10)  # the file's 20 entries
     assert (merged.files_total, merged.files_from_cache) == (1, 1)
+
+
+def test_an_unreadable_file_of_two_datasets_is_recovered_only_when_both_are_covered():
+    spec = FileSpec("/data/f.root", "Events")
+    datasets = normalize_fileset({"a": ["/data/f.root"], "b": ["/data/f.root"]}, "Events")
+    first = RunReport(datasets=datasets, files_total=1, files_skipped=1)
+    first.skipped.append(ChunkFailure(spec, "preprocess", "OSError", "outage", ""))
+    only_a = RunReport(
+        datasets=datasets[:1],
+        chunks_total=1,
+        chunks_ok=1,
+        coverage={("a", "/data/f.root", "Events"): [(0, 10)]},
+    )
+    _, merged = merge_runs([(None, first), ({"n": 1}, only_a)])
+    assert [f.message for f in merged.skipped] == ["outage"]  # dataset b still lacks the file
+    both = RunReport(
+        datasets=datasets,
+        chunks_total=2,
+        chunks_ok=2,
+        coverage={(d, "/data/f.root", "Events"): [(0, 10)] for d in ("a", "b")},
+    )
+    _, merged = merge_runs([(None, first), ({"n": 2}, both)])
+    assert merged.skipped == []
