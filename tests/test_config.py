@@ -173,5 +173,42 @@ def test_cli_refuses_workers_for_a_configured_cluster(tmp_path, capsys):
     argv = ["run", "_processors:CoffeaStyle", "--fileset", str(fileset), "--executor", "dask_local"]
     argv += ["--config", str(config), "--workers", "8", "--output", str(tmp_path / "out.pkl")]
     assert main(argv) == 1
-    assert "--workers does not apply to the configured cluster [dask_local]" in capsys.readouterr().err
+    assert (
+        "--workers does not apply to the configured cluster [dask_local]" in capsys.readouterr().err
+    )
     assert not (tmp_path / "out.pkl").exists()
+
+
+# dask-jobqueue's LocalJob kills its job processes without reaping them (ResourceWarning)
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.timeout(120)  # no scaling, no workers: the run would wait for ever
+@pytest.mark.parametrize("scaling", ["jobs = 2", "adapt_max = 2"])
+def test_a_batch_section_scales_real_jobs(monkeypatch, tmp_path, generated, scaling):
+    """A batch backend end to end: dask-jobqueue's own LocalCluster stands in for the batch
+    system (its jobs are local processes started through the same JobQueueCluster code as
+    sbatch/condor_submit jobs), so the section's scaling keys really start workers."""
+    import dask_jobqueue
+    import dask_jobqueue.local
+
+    from colframe import config as config_module
+
+    monkeypatch.setitem(config_module.BACKENDS, "jobs", "LocalCluster")
+    monkeypatch.setattr(
+        dask_jobqueue, "LocalCluster", dask_jobqueue.local.LocalCluster, raising=False
+    )
+    path = tmp_path / "colframe.toml"
+    # jobs inherit the environment: they import the test processors from tests/
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent))
+    path.write_text(
+        f'[dask_jobs]\ncores = 1\nmemory = "2GB"\nprocesses = 1\n{scaling}\nchunksize = 2000\n'
+        'scheduler_options = { host = "127.0.0.1", dashboard_address = ":0" }\n'
+    )
+    executor, options = executor_from_config("dask_jobs", load_config(path))
+    fileset = {"d": [str(p) for p in generated[:2]]}
+    out = colframe.Runner(executor, status=False, **options)(
+        fileset, "Events", processor_instance=CoffeaStyle()
+    )
+    expected = colframe.Runner(chunksize=2000, status=False)(
+        fileset, "Events", processor_instance=CoffeaStyle()
+    )
+    assert_same(out, expected)
