@@ -118,8 +118,8 @@ def test_pyproject_tool_section(tmp_path):
     assert load_config(path) == {"dask_local": {"workers": 1}}
 
 
-def test_run_through_the_configured_local_cluster(config, generated):
-    executor, options = executor_from_config("dask_local", config)
+def assert_runs_like_iterative(executor, options, generated) -> None:
+    """The section's executor and Runner options give the iterative executor's output."""
     fileset = {"d": [str(p) for p in generated[:2]]}
     out = colframe.Runner(executor, status=False, **options)(
         fileset, "Events", processor_instance=CoffeaStyle()
@@ -128,6 +128,11 @@ def test_run_through_the_configured_local_cluster(config, generated):
         fileset, "Events", processor_instance=CoffeaStyle()
     )
     assert_same(out, expected)
+
+
+def test_run_through_the_configured_local_cluster(config, generated):
+    executor, options = executor_from_config("dask_local", config)
+    assert_runs_like_iterative(executor, options, generated)
 
 
 def test_cli_picks_the_section(tmp_path, generated):
@@ -204,11 +209,4 @@ def test_a_batch_section_scales_real_jobs(monkeypatch, tmp_path, generated, scal
         'scheduler_options = { host = "127.0.0.1", dashboard_address = ":0" }\n'
     )
     executor, options = executor_from_config("dask_jobs", load_config(path))
-    fileset = {"d": [str(p) for p in generated[:2]]}
-    out = colframe.Runner(executor, status=False, **options)(
-        fileset, "Events", processor_instance=CoffeaStyle()
-    )
-    expected = colframe.Runner(chunksize=2000, status=False)(
-        fileset, "Events", processor_instance=CoffeaStyle()
-    )
-    assert_same(out, expected)
+    assert_runs_like_iterative(executor, options, generated)
