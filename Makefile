@@ -5,14 +5,16 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test setup clean
+.PHONY: demo test test-fast setup clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# cctools (TaskVine, Work Queue) is built from ../shared/vendor into .venv when ndcctools is missing
+$(STAMP): pyproject.toml tools/build_cctools.sh
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e '.[test,jobqueue]'
+	tools/build_cctools.sh $(VENV)
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -20,6 +22,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
+
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -m "not slow"
 
 clean:
 	rm -rf $(VENV) demo-output data

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from .accumulate import accumulate
 from .processor import ProcessorABC
-from .report import ChunkFailure, RunReport
+from .report import RunReport
+from .results import ChunkFailure
 from .runner import Runner
 
 __all__ = ["ChunkFailure", "ProcessorABC", "RunReport", "Runner", "accumulate"]

@@ -15,7 +15,7 @@ from typing import Any
 
 from ._work import DEFAULT_SCHEMA, process_function, schema_class
 from .errors import ChunkError
-from .executors._result import Err
+from .results import Err
 from .executors.iterative import IterativeExecutor
 from .fileset import normalize_fileset
 from .plan import files_to_preprocess, make_work_items

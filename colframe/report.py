@@ -2,73 +2,16 @@
 
 from __future__ import annotations
 
-import traceback as tb
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import rerun
-from .serialize import typename
+from .results import ChunkFailure
 
 if TYPE_CHECKING:
     from .fileset import Dataset
 
 __all__ = ["ChunkFailure", "RunReport"]
-
-
-@dataclass(frozen=True)
-class ChunkFailure:
-    """A task that failed for good: what it was, and the exception that ended it.
-
-    ``item`` is the :class:`~colframe.plan.WorkItem` (processing), the
-    :class:`~colframe.fileset.FileSpec` (preprocessing) or a description of the
-    merge. ``exc_types`` holds the classes of the exception and of its causes, so
-    ``skipbadfiles`` can match a wrapped OSError.
-    """
-
-    item: Any
-    kind: str
-    exc_type: str
-    message: str
-    traceback: str
-    exc_types: tuple[type, ...] = ()
-    retryable: bool = True
-    attempts: int = 1
-
-    @classmethod
-    def from_exception(cls, exc: BaseException, item: Any, kind: str, retryable: bool):
-        """Capture ``exc`` (with its cause chain and traceback) as picklable data."""
-        chain: list[type] = []
-        seen: BaseException | None = exc
-        while seen is not None and len(chain) < 16:
-            chain.append(type(seen))
-            seen = seen.__cause__ or seen.__context__
-        return cls(
-            item=item,
-            kind=kind,
-            exc_type=typename(exc),
-            message=str(exc),
-            traceback="".join(tb.format_exception(exc)),
-            exc_types=tuple(chain),
-            retryable=retryable,
-        )
-
-    def matches(self, types: tuple[type[BaseException], ...]) -> bool:
-        """Whether the exception or any exception in its cause chain is one of ``types``."""
-        return any(issubclass(t, types) for t in self.exc_types)
-
-    def where(self) -> str:
-        """The file, tree and entry range (or merge) this failure is about."""
-        describe = getattr(self.item, "describe", None)
-        if callable(describe):
-            return describe()
-        path = getattr(self.item, "path", None)
-        if path is not None:
-            return f"file={path} tree={getattr(self.item, 'treename', '?')}"
-        return str(self.item)
-
-    def describe(self) -> str:
-        """One line: where, and the cause."""
-        return f"{self.kind} {self.where()}: {self.exc_type}: {self.message}"
 
 
 @dataclass

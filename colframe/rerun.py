@@ -22,7 +22,8 @@ from .fileset import Dataset, FileSpec
 from .plan import WorkItem
 
 if TYPE_CHECKING:
-    from .report import ChunkFailure, RunReport
+    from .report import RunReport
+from .results import ChunkFailure
 
 __all__ = ["Coverage", "coverage", "failed_fileset", "merge_runs"]
 

@@ -12,13 +12,14 @@ from .checkpoint import Checkpointed, CheckpointStore, processor_fingerprint
 from .decompression import resolve_zlib_library
 from .errors import ChunkError, ExecutorError
 from .executors._base import Executor, get_executor
-from .executors._result import Err
+from .results import Err
 from .executors.iterative import IterativeExecutor
 from .fileset import Dataset, FileSpec, is_count, normalize_fileset
 from .plan import FileMeta, files_to_preprocess, make_work_items
 from .preprocess import MetadataCache
 from .progress import make_progress
-from .report import ChunkFailure, RunReport
+from .report import RunReport
+from .results import ChunkFailure
 from .rerun import coverage
 from .schedule import file_metadata, run_chunks
 

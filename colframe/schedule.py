@@ -17,11 +17,11 @@ from typing import Any
 
 from ._work import merge_partials
 from .executors._base import Executor, Task
-from .executors._result import Err, Ok, Result
+from .results import Err, Ok, Result
 from .fileset import FileSpec
 from .plan import WorkItem
 from .preprocess import MetadataCache, fetch_metadata
-from .report import ChunkFailure
+from .results import ChunkFailure
 
 __all__ = ["Outcome", "file_metadata", "merge_groups_total", "run_chunks"]
 
@@ -124,7 +124,7 @@ def run_chunks(
                     outcome.failed.append(result.failure)
                     return outcome
                 for ref in group:
-                    ref.discard()
+                    executor.release(ref)
                 ready.append(result.value)
                 outcome.merges += 1
                 progress.advance(merge_bar)

@@ -25,6 +25,7 @@ import lz4.frame
 
 from .errors import UnpicklableError
 from .hist._wire import reduce_for_wire
+from .results import typename
 
 __all__ = [
     "atomic_write",
@@ -34,7 +35,6 @@ __all__ = [
     "explain_unpicklable",
     "load",
     "loads",
-    "typename",
 ]
 
 _LEVEL = 1  # lz4 level 1: fast; histograms compress well even at the lowest level
@@ -122,12 +122,6 @@ def _children(obj: Any):
         yield from ((f"[{index}]", value) for index, value in enumerate(obj))
     elif isinstance(getattr(obj, "__dict__", None), dict):
         yield from ((f".{name}", value) for name, value in vars(obj).items())
-
-
-def typename(obj: Any) -> str:
-    """The qualified name of ``obj``'s class: ``module.QualName``, bare for builtins."""
-    cls = type(obj)
-    return f"{cls.__module__}.{cls.__qualname__}".removeprefix("builtins.")
 
 
 def explain_unpicklable(obj: Any, err: BaseException) -> UnpicklableError:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._base import Executor, Task, executor_names, get_executor, register
-from ._result import Err, Ok, Result
+from ..results import Err, Ok, Result
 from .futures import FuturesExecutor
 from .iterative import IterativeExecutor
 

@@ -24,7 +24,7 @@ from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 from ..errors import ExecutorError
-from ._result import Err, Result
+from ..results import Err, Result
 
 __all__ = ["Executor", "Task", "executor_names", "get_executor", "register", "worker_count"]
 
@@ -92,6 +92,10 @@ class Executor(ABC):
     def fetch(self, ref: Any) -> Any:
         """The value behind a ref returned by a ``keep=True`` task."""
         return ref.load()
+
+    def release(self, ref: Any) -> None:
+        """Free the output behind a ref once it has been merged (spool file, worker temp file)."""
+        ref.discard()
 
     # what the Runner uses ---------------------------------------------------
     def submit(self, function, arg: Any, *, kind: str = "process", keep: bool = False) -> Task:

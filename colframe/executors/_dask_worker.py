@@ -14,8 +14,8 @@ from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from .. import serialize
-from ..report import ChunkFailure
-from ._result import Err, Ok, Result
+from ..results import ChunkFailure
+from ..results import Err, Ok, Result
 from ._store import MemoryStore
 from ._task import describe_arg, execute_loaded
 

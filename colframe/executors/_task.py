@@ -14,8 +14,8 @@ from uproot import KeyInFileError
 
 from .. import serialize
 from ..errors import MergeError, ProcessorOutputError, TreeNotFoundError, UnpicklableError
-from ..report import ChunkFailure
-from ._result import Err, Ok, Result
+from ..results import ChunkFailure
+from ..results import Err, Ok, Result
 
 __all__ = ["describe_arg", "execute", "execute_loaded", "execute_shipped", "is_retryable"]
 

@@ -21,9 +21,9 @@ from typing import Any
 
 from .. import serialize
 from ..errors import ExecutorError, WorkerDiedError
-from ..report import ChunkFailure
+from ..results import ChunkFailure
 from ._base import Executor, Task, worker_count
-from ._result import Err, Ok, Result
+from ..results import Err, Ok, Result
 from ._task import describe_arg, is_retryable
 
 __all__ = ["DaskExecutor", "DaskRef"]

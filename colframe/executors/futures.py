@@ -25,9 +25,9 @@ from pathlib import Path
 
 from .. import serialize
 from ..errors import ExecutorError, WorkerDiedError
-from ..report import ChunkFailure
+from ..results import ChunkFailure
 from ._base import Executor, Task, worker_count
-from ._result import Err, Result
+from ..results import Err, Result
 from ._store import FileStore
 from ._task import execute_shipped
 

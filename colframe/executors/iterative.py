@@ -7,7 +7,7 @@ others, no processes, tracebacks point straight at the user's code.
 from __future__ import annotations
 
 from ._base import Executor, Task
-from ._result import Result
+from ..results import Result
 from ._store import MemoryStore
 from ._task import execute
 

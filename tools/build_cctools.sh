@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Build cctools (TaskVine, Work Queue, resource_monitor, poncho) from a source release into a venv.
+#
+#   tools/build_cctools.sh VENV
+#
+# Skips the build when VENV already imports ndcctools.taskvine at version >= 7.15.
+# The source tarball is ../shared/vendor/cctools-7.17.1-src.tar.gz beside the checkout, or
+# CCTOOLS_SRC=path/to/cctools-X-src.tar.gz. Needs a C compiler, make, and the zlib and OpenSSL
+# headers; swig comes from pip. Users with conda install `ndcctools` from conda-forge instead.
+set -euo pipefail
+
+venv=$(cd "${1:?usage: $0 VENV}" && pwd)
+py="$venv/bin/python"
+here=$(cd "$(dirname "$0")/.." && pwd)
+src=${CCTOOLS_SRC:-$here/../shared/vendor/cctools-7.17.1-src.tar.gz}
+
+have_taskvine() {
+    "$py" - <<'PY' 2>/dev/null
+import re, sys
+import ndcctools.taskvine as vine
+major, minor = map(int, re.match(r"(\d+)\.(\d+)", vine.__version__).groups())
+sys.exit(0 if (major, minor) >= (7, 15) else 1)
+PY
+}
+
+# library tasks import conda_pack and threadpoolctl on the worker; swig builds the bindings
+"$py" -m pip install --quiet swig conda-pack threadpoolctl
+
+if have_taskvine; then
+    echo "cctools: ndcctools.taskvine already in $venv, not building"
+    exit 0
+fi
+if [ ! -f "$src" ]; then
+    echo "cctools: source tarball not found: $src" >&2
+    echo "  set CCTOOLS_SRC=path/to/cctools-X-src.tar.gz, or install ndcctools from conda-forge" >&2
+    exit 1
+fi
+for tool in cc make; do
+    command -v "$tool" >/dev/null || { echo "cctools: '$tool' is needed to build cctools" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/cctools-build.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+echo "cctools: building $(basename "$src") into $venv (about 20 s on 2 cores)"
+tar xzf "$src" -C "$work"
+cd "$work"/cctools-*/
+{
+    # TCP_LOW_PORT/TCP_HIGH_PORT must not leak into anything the build starts
+    unset TCP_LOW_PORT TCP_HIGH_PORT
+    ./configure --prefix "$venv" --with-python3-path "$py" --with-swig-path "$venv/bin/swig" \
+        --with-perl-path no --without-system-chirp --without-system-doc --without-system-ftp-lite \
+        --without-system-grow --without-system-makeflow --without-system-parrot
+    make -j"$(nproc)"
+    make install
+} >"$work/build.log" 2>&1 || {
+    tail -40 "$work/build.log" >&2
+    echo "cctools: build failed (last lines above)" >&2
+    exit 1
+}
+have_taskvine || { echo "cctools: built, but $py cannot import ndcctools.taskvine" >&2; exit 1; }
+echo "cctools: ndcctools.taskvine $("$py" -c 'import ndcctools.taskvine as v; print(v.__version__)') installed in $venv"
