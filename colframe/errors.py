@@ -14,7 +14,10 @@ __all__ = [
     "ExecutorError",
     "FilesetError",
     "MergeError",
+    "NoWorkersError",
     "ProcessorOutputError",
+    "ResourceExhaustedError",
+    "TaskEngineError",
     "TreeNotFoundError",
     "UnpicklableError",
     "WorkerDiedError",
@@ -94,3 +97,15 @@ class TreeNotFoundError(ColframeError, KeyError, OSError):
 
 class WorkerDiedError(ColframeError, RuntimeError):
     """A worker process died while running a task (crash, or killed for memory)."""
+
+
+class TaskEngineError(ColframeError, RuntimeError):
+    """A TaskVine or Work Queue task ended without a result (worker lost, sandbox full, ...)."""
+
+
+class ResourceExhaustedError(TaskEngineError):
+    """A task used more than its category's cores, memory or disk and was stopped."""
+
+
+class NoWorkersError(ColframeError, TimeoutError):
+    """No worker connected to the manager in time; the message gives the command to start one."""

@@ -16,6 +16,7 @@ __all__ = [
     "Ok",
     "Result",
     "Task",
+    "TaskVineExecutor",
     "executor_names",
     "get_executor",
     "register",
@@ -32,5 +33,9 @@ def __getattr__(name: str):
         from .dask import DaskExecutor
 
         return DaskExecutor
+    if name == "TaskVineExecutor":  # imports ndcctools only when it is used
+        from .taskvine import TaskVineExecutor
+
+        return TaskVineExecutor
     msg = f"module {__name__!r} has no attribute {name!r}"
     raise AttributeError(msg)

@@ -149,6 +149,7 @@ _BUILTIN: dict[str, str] = {
     "iterative": "colframe.executors.iterative:IterativeExecutor",
     "futures": "colframe.executors.futures:FuturesExecutor",
     "dask": "colframe.executors.dask:DaskExecutor",
+    "taskvine": "colframe.executors.taskvine:TaskVineExecutor",
 }
 
 

@@ -1,0 +1,75 @@
+"""The parts of the TaskVine executor that run on workers (imported only there).
+
+Every task, a serverless ``FunctionCall`` or a ``PythonTask``, runs :func:`run`
+in its sandbox, where TaskVine has placed:
+
+- ``function.pkl``: the work function, shipped once per worker (a cached file);
+- ``in.0``, ``in.1``, ...: for a merge, the partial outputs it adds, which are
+  TaskVine temp files produced on this or another worker.
+
+With ``keep`` the output is written to ``partial.pkl`` in the sandbox, which
+TaskVine keeps on the worker as a temp file; only a small :class:`Stored`
+marker (or the failure record) travels back to the manager.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from .. import serialize
+from ..results import Result
+from ._store import FileRef
+from ._task import execute_loaded
+
+__all__ = ["FUNCTION_FILE", "OUTPUT_FILE", "Stored", "input_name", "run", "warm_up"]
+
+FUNCTION_FILE = "function.pkl"
+OUTPUT_FILE = "partial.pkl"
+
+
+def input_name(index: int) -> str:
+    """The sandbox name of a merge task's ``index``-th input."""
+    return f"in.{index}"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A task output left on the worker as ``partial.pkl``; ``nbytes`` on disk."""
+
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class _SandboxStore:
+    """Writes the output to ``partial.pkl`` in the task's sandbox."""
+
+    def put(self, value: Any) -> Stored:
+        return Stored(serialize.dump(value, OUTPUT_FILE, durable=False))
+
+
+def _load_function():
+    return serialize.load(FUNCTION_FILE)
+
+
+def run(kind: str, keep: bool, arg: Any, inputs: int) -> Result:
+    """Run the shipped function on ``arg`` (or, for a merge, on the ``inputs`` files).
+
+    Never raises: failures come back as ``Err`` with their ChunkFailure.
+    """
+    if kind == "merge":
+        arg = [FileRef(os.path.abspath(input_name(i)), 0) for i in range(inputs)]
+    return execute_loaded(_load_function, arg, kind, _SandboxStore() if keep else None)
+
+
+def warm_up() -> dict[str, Any]:
+    """Library start-up: import what chunks need, once, before calls are forked from it."""
+    import awkward  # noqa: F401
+    import coffea.nanoevents  # noqa: F401
+    import numpy  # noqa: F401
+    import uproot  # noqa: F401
+
+    from .. import _work  # noqa: F401
+
+    return {}
