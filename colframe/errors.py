@@ -11,6 +11,7 @@ __all__ = [
     "CheckpointError",
     "ChunkError",
     "ColframeError",
+    "EnvError",
     "ExecutorError",
     "FilesetError",
     "MergeError",
@@ -30,6 +31,10 @@ class ColframeError(Exception):
 
 class FilesetError(ColframeError, ValueError):
     """A fileset specification is malformed; the message names the dataset and key."""
+
+
+class EnvError(ColframeError, RuntimeError):
+    """A software environment cannot be packed, unpacked or used here; the message says what differs."""
 
 
 class ExecutorError(ColframeError, ValueError):
