@@ -50,6 +50,8 @@ class RunReport:
     bytes_read: int = 0
     columns: list[str] = field(default_factory=list)
     zlib_library: str = "zlib"
+    #: what the executor tells of its engine (TaskVine: splits, tasks per worker, logs)
+    executor_stats: dict[str, Any] = field(default_factory=dict)
     failures: list[ChunkFailure] = field(default_factory=list)
     skipped: list[ChunkFailure] = field(default_factory=list)
     wall_seconds: dict[str, float] = field(default_factory=dict)
@@ -96,6 +98,9 @@ class RunReport:
             + f" ({rate:,.0f} events/s)",
             "cpu: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.cpu_seconds.items()),
         ]
+        if self.executor_stats:
+            stats = ", ".join(f"{k} {v}" for k, v in self.executor_stats.items())
+            lines.append(f"engine: {stats}")
         lines.extend(f"FAILED  {failure.describe()}" for failure in self.failures)
         lines.extend(f"SKIPPED {failure.describe()}" for failure in self.skipped)
         return "\n".join(lines)

@@ -181,6 +181,7 @@ class Runner:
         report.chunks_skipped = len(outcome.skipped)
         report.skipped.extend(outcome.skipped)
         report.merges = outcome.merges
+        report.executor_stats = self.executor.stats()
         report.wall_seconds["process"] = outcome.process_seconds
         report.wall_seconds["merge (after processing)"] = outcome.merge_tail_seconds
         if outcome.failed:

@@ -93,6 +93,10 @@ class Executor(ABC):
         """The value behind a ref returned by a ``keep=True`` task."""
         return ref.load()
 
+    def stats(self) -> dict[str, Any]:
+        """What the run report shows of this engine (tasks per worker, splits, logs, ...)."""
+        return {}
+
     def release(self, ref: Any) -> None:
         """Free the output behind a ref once it has been merged (spool file, worker temp file)."""
         ref.discard()

@@ -508,10 +508,15 @@ class TaskVineExecutor(Executor):
 
     def stats(self) -> dict[str, Any]:
         """What the report shows of this engine: splits, tasks per worker, transfers, memory."""
+        engine = {}
+        if self._manager is not None:
+            stats = self._manager.stats
+            engine = {"workers_lost": stats.workers_lost, "recovery_tasks": stats.tasks_recovery}
         return {
             "mode": self.mode,
             "run_info": str(self.run_info) if self.run_info else None,
             "splits": self.splits,
+            **engine,
             "tasks_per_worker": dict(self.tasks_per_worker),
             "bytes_transferred": self.bytes_transferred,
             "peak_memory_mb": dict(self.peak_memory_mb),
