@@ -4,7 +4,7 @@ Objects are pickled straight into an lz4 frame (no intermediate copy of the
 pickle, see coffea#699). Functions and classes defined in ``__main__`` or a
 notebook travel by value (cloudpickle). Histograms (``hist.Hist``,
 boost-histogram, :class:`colframe.hist.SparseHist`) travel sparsely: each
-block dense or as COO, whichever is smaller (:mod:`colframe.hist._wire`), so
+block dense or as COO, whichever is smaller (:func:`colframe.hist.reduce_for_wire`), so
 processors get the saving without changing anything. An object that cannot
 be pickled raises UnpicklableError naming the attribute that holds the culprit.
 """
@@ -24,7 +24,7 @@ import cloudpickle
 import lz4.frame
 
 from .errors import UnpicklableError
-from .hist._wire import reduce_for_wire
+from .hist import reduce_for_wire
 from .results import typename
 
 __all__ = [

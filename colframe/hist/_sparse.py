@@ -20,6 +20,7 @@ from . import _blocks, _convert, _merge, _select
 from ._axes import CatAxis, is_category
 from ._blocks import BlockSpec
 from ._fill import fill_sparse, split_fill_args
+from ._wire import reduce_sparse
 
 __all__ = ["SparseHist"]
 
@@ -222,10 +223,7 @@ class SparseHist:
         new.__dict__.update(copy.deepcopy(self._attributes(), memo))
         return new
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        from ._wire import reduce_sparse  # _wire imports this module
-
-        return reduce_sparse(self)
+    __reduce__ = reduce_sparse  # the sparse wire encoding (_wire), for every pickler
 
     # -- selection and conversion (implemented in _select / _convert) -----------------
     __getitem__ = _select.getitem

@@ -31,7 +31,6 @@ import numpy as np
 from . import _blocks
 from ._axes import OVERFLOW, CatAxis
 from ._blocks import SUPPORTED_STORAGES, WEIGHT_DTYPE, BlockSpec, uint_dtype
-from ._sparse import SparseHist
 
 __all__ = ["rebuild_hist", "rebuild_sparse", "reduce_for_wire", "reduce_hist", "reduce_sparse"]
 
@@ -79,8 +78,11 @@ def rebuild_hist(
 
 
 # -- SparseHist -------------------------------------------------------------------------
-def reduce_sparse(sh: SparseHist) -> tuple[Any, ...]:
-    """Reduce tuple for a SparseHist: category tables, key codes, whole blocks, packed COO."""
+def reduce_sparse(sh: Any) -> tuple[Any, ...]:
+    """Reduce tuple for a SparseHist: category tables, key codes, whole blocks, packed COO.
+
+    It is ``SparseHist.__reduce__`` itself, so this module need not import ``_sparse``.
+    """
     spec = sh._spec
     cats = [list(c.values) for c in sh._cats]
     code_dt = uint_dtype(max([len(v) for v in cats], default=0))
@@ -180,10 +182,10 @@ def _pickles_stock(cls: type) -> bool:
 
 
 def _handler_for(cls: type) -> Callable[[Any], Any] | None:
-    if issubclass(cls, SparseHist):
-        # SparseHist.__reduce__ is reduce_sparse; a subclass' own __reduce__ takes over.
-        stock = cls.__reduce__ is SparseHist.__reduce__
-        return reduce_sparse if stock and cls.__reduce_ex__ is SparseHist.__reduce_ex__ else None
+    if getattr(cls, "__reduce__", None) is reduce_sparse:
+        # A SparseHist (its __reduce__ is reduce_sparse); a subclass' own __reduce__ or
+        # __reduce_ex__ takes over.
+        return reduce_sparse if cls.__reduce_ex__ is object.__reduce_ex__ else None
     if issubclass(cls, bh.Histogram) and _pickles_stock(cls):
         return reduce_hist
     return None
