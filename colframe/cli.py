@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -207,9 +209,25 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from benchmarks.adl.run import main as adl
+    # The benchmarks are repository folders, not part of the installed package: run the
+    # suite's module in a child Python with the checkout on its path.
+    root = _checkout()
+    path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", f"benchmarks.{args.suite}.run", *args.options]
+    return subprocess.run(command, env={**os.environ, "PYTHONPATH": path}, check=False).returncode
 
-    return adl(args.options)
+
+def _checkout() -> Path:
+    """The colframe source checkout holding ``benchmarks/``: the installed package's, or CWD."""
+    candidates = [Path(__file__).resolve().parents[1], Path.cwd()]
+    for root in candidates:
+        if (root / "benchmarks" / "adl" / "run.py").is_file():
+            return root
+    msg = (
+        f"colframe bench needs a colframe source checkout (its benchmarks/ folder), found none "
+        f"at {' or '.join(map(str, candidates))}: run it from a clone of the repository"
+    )
+    raise ColframeError(msg)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,84 @@
-"""The run report: what was processed, what was retried, what failed and why."""
+"""The run report: what was processed, what was retried, what failed and why.
+
+Also what the report implies: the entry ranges its output covers (:func:`coverage`)
+and the fileset of what failed (:func:`failed_fileset`), used by :mod:`colframe.rerun`.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from . import rerun
+from .fileset import Dataset, FileSpec
+from .plan import WorkItem
 from .results import ChunkFailure
 
-if TYPE_CHECKING:
-    from .fileset import Dataset
+__all__ = ["ChunkFailure", "Coverage", "RunReport", "coalesce", "coverage", "failed_fileset"]
 
-__all__ = ["ChunkFailure", "RunReport"]
+#: entry ranges merged into an output, by (dataset, file, tree); sorted, coalesced
+Coverage = dict[tuple[str, str, str], list[tuple[int, int]]]
+
+
+def coverage(items: Iterable[WorkItem]) -> Coverage:
+    """The entry ranges of ``items`` by (dataset, file, tree), adjacent ranges joined."""
+    ranges: dict[tuple[str, str, str], list[tuple[int, int]]] = defaultdict(list)
+    for item in items:
+        ranges[item.dataset, item.filename, item.treename].append((item.entrystart, item.entrystop))
+    return {key: coalesce(spans) for key, spans in ranges.items()}
+
+
+def coalesce(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` sorted, overlapping and adjacent ranges joined."""
+    joined: list[tuple[int, int]] = []
+    for start, stop in sorted(spans):
+        if joined and start <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], stop))
+        else:
+            joined.append((start, stop))
+    return joined
+
+
+def failed_fileset(report: RunReport) -> dict[str, Any]:
+    """A fileset of what ``report`` lists as failed or skipped (see :mod:`colframe.rerun`).
+
+    Chunks become ``steps`` of their file; files that could not be opened are
+    listed whole (or with the steps the run was given for them). The result is
+    JSON-serializable when the datasets' metadata is. Empty when nothing failed.
+    """
+    fileset: dict[str, dict[str, Any]] = {}
+
+    def want(dataset: str, metadata: Any, path: str, tree: str, steps: list | None) -> dict:
+        entry = fileset.setdefault(dataset, {"files": {}})
+        if metadata:
+            entry["metadata"] = dict(metadata)
+        file = entry["files"].setdefault(path, {"object_path": tree, "steps": []})
+        if steps is None:
+            file.pop("steps", None)  # the whole file covers any of its chunks
+        elif "steps" in file:
+            file["steps"].extend(steps)
+        return file
+
+    for failure in [*report.failures, *report.skipped]:
+        item = failure.item
+        if isinstance(item, WorkItem):
+            steps = [[item.entrystart, item.entrystop]]
+            file = want(item.dataset, item.usermeta, item.filename, item.treename, steps)
+            file["uuid"] = item.fileuuid
+        elif isinstance(item, FileSpec):
+            for dataset in report.datasets:
+                if item in dataset.files:
+                    given = dataset.preprocessed.get(item)
+                    steps = given.steps if given is not None else None
+                    steps = [list(step) for step in steps] if steps is not None else None
+                    want(dataset.name, dataset.metadata, item.path, item.treename, steps)
+        # a failed merge stops the run: there is no output to complete
+    for entry in fileset.values():
+        for file in entry["files"].values():
+            if "steps" in file:
+                file["steps"] = sorted(map(list, {tuple(step) for step in file["steps"]}))
+    return fileset
 
 
 @dataclass
@@ -57,7 +124,7 @@ class RunReport:
     wall_seconds: dict[str, float] = field(default_factory=dict)
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     datasets: list[Dataset] = field(default_factory=list)
-    coverage: rerun.Coverage = field(default_factory=dict)
+    coverage: Coverage = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -76,7 +143,7 @@ class RunReport:
         opened as whole files; ``Runner`` accepts the result as it is (see
         :mod:`colframe.rerun`). Empty when nothing failed.
         """
-        return rerun.failed_fileset(self)
+        return failed_fileset(self)
 
     def summary(self) -> str:
         """A short multi-line text for terminals and logs."""

@@ -11,84 +11,19 @@ outputs that would count the same entries twice.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .accumulate import add
 from .errors import ColframeError, MergeError
 from .fileset import Dataset, FileSpec
 from .plan import WorkItem
-
-if TYPE_CHECKING:
-    from .report import RunReport
+from .report import Coverage, RunReport, coalesce, coverage, failed_fileset
 from .results import ChunkFailure
 
+# failed_fileset and coverage live with the report they describe; re-exported here
 __all__ = ["Coverage", "coverage", "failed_fileset", "merge_runs"]
-
-#: entry ranges merged into an output, by (dataset, file, tree); sorted, coalesced
-Coverage = dict[tuple[str, str, str], list[tuple[int, int]]]
-
-
-def coverage(items: Iterable[WorkItem]) -> Coverage:
-    """The entry ranges of ``items`` by (dataset, file, tree), adjacent ranges joined."""
-    ranges: dict[tuple[str, str, str], list[tuple[int, int]]] = defaultdict(list)
-    for item in items:
-        ranges[item.dataset, item.filename, item.treename].append((item.entrystart, item.entrystop))
-    return {key: _coalesce(spans) for key, spans in ranges.items()}
-
-
-def _coalesce(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    joined: list[tuple[int, int]] = []
-    for start, stop in sorted(spans):
-        if joined and start <= joined[-1][1]:
-            joined[-1] = (joined[-1][0], max(joined[-1][1], stop))
-        else:
-            joined.append((start, stop))
-    return joined
-
-
-def failed_fileset(report: RunReport) -> dict[str, Any]:
-    """A fileset of what ``report`` lists as failed or skipped (see the module docstring).
-
-    Chunks become ``steps`` of their file; files that could not be opened are
-    listed whole (or with the steps the run was given for them). The result is
-    JSON-serializable when the datasets' metadata is. Empty when nothing failed.
-    """
-    fileset: dict[str, dict[str, Any]] = {}
-
-    def want(dataset: str, metadata: Any, path: str, tree: str, steps: list | None) -> dict:
-        entry = fileset.setdefault(dataset, {"files": {}})
-        if metadata:
-            entry["metadata"] = dict(metadata)
-        file = entry["files"].setdefault(path, {"object_path": tree, "steps": []})
-        if steps is None:
-            file.pop("steps", None)  # the whole file covers any of its chunks
-        elif "steps" in file:
-            file["steps"].extend(steps)
-        return file
-
-    for failure in [*report.failures, *report.skipped]:
-        item = failure.item
-        if isinstance(item, WorkItem):
-            steps = [[item.entrystart, item.entrystop]]
-            file = want(item.dataset, item.usermeta, item.filename, item.treename, steps)
-            file["uuid"] = item.fileuuid
-        elif isinstance(item, FileSpec):
-            for dataset in report.datasets:
-                if item in dataset.files:
-                    given = dataset.preprocessed.get(item)
-                    steps = given.steps if given is not None else None
-                    steps = [list(step) for step in steps] if steps is not None else None
-                    want(dataset.name, dataset.metadata, item.path, item.treename, steps)
-        # a failed merge stops the run: there is no output to complete
-    for entry in fileset.values():
-        for file in entry["files"].values():
-            if "steps" in file:
-                file["steps"] = sorted(map(list, {tuple(step) for step in file["steps"]}))
-    return fileset
-
 
 def merge_runs(runs: Sequence[tuple[Any, RunReport]]) -> tuple[Any, RunReport]:
     """Merge ``[(output, report), ...]``: outputs with :func:`colframe.accumulate`
@@ -220,7 +155,7 @@ def _merge_reports(a: RunReport, b: RunReport) -> RunReport:
         cpu_seconds=_sum_by_key(a.cpu_seconds, b.cpu_seconds),
         datasets=datasets,
         coverage={
-            key: _coalesce([*a.coverage.get(key, ()), *b.coverage.get(key, ())])
+            key: coalesce([*a.coverage.get(key, ()), *b.coverage.get(key, ())])
             for key in a.coverage.keys() | b.coverage.keys()
         },
     )
