@@ -13,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml tools/build_cctools.sh
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[test,jobqueue]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[test,jobqueue,envs]'
 	tools/build_cctools.sh $(VENV)
 	touch $(STAMP)
 

@@ -14,6 +14,7 @@ from typing import Any
 from . import serialize
 from .config import RUNNER_KEYS, executor_from_config, load_config
 from .decompression import ZLIB_LIBRARIES
+from .envs import _cli as envs_cli
 from .errors import ColframeError
 from .executors import executor_names, get_executor
 from .rerun import merge_runs
@@ -96,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("suite", choices=["adl"])
     bench.add_argument("options", nargs=argparse.REMAINDER, help="options of the suite")
     bench.set_defaults(handler=_bench)
+    envs_cli.add_parser(commands)
     return parser
 
 
