@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from . import extras
 from .errors import ExecutorError
 
 __all__ = ["BACKENDS", "RUNNER_KEYS", "executor_from_config", "jobqueue_cluster", "load_config"]
@@ -103,12 +104,7 @@ def executor_from_config(name: str, config: Mapping[str, Mapping[str, Any]]):
 
 def jobqueue_cluster(backend: str, options: Mapping[str, Any], section: str = ""):
     """Build (not scale) the dask-jobqueue cluster of ``backend`` with ``options``."""
-    try:
-        import dask_jobqueue
-    except ModuleNotFoundError as err:
-        msg = "the batch backends need dask-jobqueue: pip install 'colframe[jobqueue]'"
-        raise ModuleNotFoundError(msg) from err
-    cls = getattr(dask_jobqueue, BACKENDS[backend])
+    cls = getattr(extras.dask_jobqueue(), BACKENDS[backend])
     try:
         return cls(**options)
     except (TypeError, ValueError) as err:

@@ -19,6 +19,8 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
+from . import extras
+
 __all__ = ["ZLIB_LIBRARIES", "resolve_zlib_library", "zlib_library"]
 
 #: accepted values of ``Runner(zlib_library=...)``
@@ -33,14 +35,11 @@ def resolve_zlib_library(name: str) -> str:
     if name == "zlib":
         return name
     try:
-        import isal.isal_zlib  # noqa: F401
-    except ImportError as exc:
+        extras.isal_zlib()
+    except ModuleNotFoundError as exc:
         if name == "auto":
             return "zlib"
-        msg = (
-            "zlib_library='isal' needs the isal package (pip install isal), which is not importable"
-        )
-        raise ValueError(msg) from exc
+        raise ValueError(str(exc)) from exc  # a Runner option that cannot be honoured
     return "isal"
 
 

@@ -52,7 +52,7 @@ def test_resolve_names_and_errors(monkeypatch):
     monkeypatch.setitem(sys.modules, "isal", None)  # as if isal were not installed
     monkeypatch.setitem(sys.modules, "isal.isal_zlib", None)
     assert resolve_zlib_library("auto") == "zlib"
-    with pytest.raises(ValueError, match=r"needs the isal package \(pip install isal\)"):
+    with pytest.raises(ValueError, match=r'needs isal.isal_zlib, which is not installed: pip install "isal'):
         resolve_zlib_library("isal")
 
 

@@ -19,7 +19,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from .. import serialize
+from .. import extras, serialize
 from ..errors import ExecutorError, WorkerDiedError
 from ..results import ChunkFailure
 from ._base import Executor, Task, worker_count
@@ -28,19 +28,8 @@ from ._task import describe_arg, is_retryable
 
 __all__ = ["DaskExecutor", "DaskRef"]
 
-_INSTALL = 'pip install "dask[distributed]==2025.3.0"'
-
 # merges free memory, so they go before chunks still waiting in the queue
 _PRIORITY = {"merge": 1}
-
-
-def _import_distributed():
-    try:
-        import distributed
-    except ModuleNotFoundError as err:
-        msg = f"DaskExecutor needs dask.distributed, which is not installed: {_INSTALL}"
-        raise ModuleNotFoundError(msg, name=err.name) from err
-    return distributed
 
 
 @dataclass(eq=False)
@@ -92,7 +81,7 @@ class DaskExecutor(Executor):
         cluster: Any = None,
     ) -> None:
         super().__init__(retries=retries)
-        distributed = _import_distributed()
+        distributed = extras.distributed()
         if not (client is None or isinstance(client, str | distributed.Client)):
             msg = (
                 f"client must be None (start a local cluster), a scheduler address such as "
@@ -122,7 +111,7 @@ class DaskExecutor(Executor):
 
     # lifetime -------------------------------------------------------------
     def start(self) -> None:
-        distributed = _import_distributed()
+        distributed = extras.distributed()
         if self.cluster is not None:
             self._cluster = self.cluster()
         elif self.client is None:
@@ -235,7 +224,7 @@ class DaskExecutor(Executor):
     def _collect(self, tasks: list[Task], timeout: float | None) -> list[tuple[Task, Result]]:
         from ._dask_worker import Kept
 
-        distributed = _import_distributed()
+        distributed = extras.distributed()
         client = self._require_client()
         by_future = {task.handle: task for task in tasks}
         try:
@@ -289,7 +278,7 @@ class DaskExecutor(Executor):
             return ChunkFailure.from_exception(RuntimeError(msg), item, task.kind, True)
         exc = future.exception()
         future.release()
-        distributed = _import_distributed()
+        distributed = extras.distributed()
         if isinstance(exc, distributed.KilledWorker):
             return self._died(task, item, exc)
         return ChunkFailure.from_exception(exc, item, task.kind, is_retryable(exc))
