@@ -31,14 +31,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="pack the running environment (exact versions; editable packages built as wheels)",
     )
-    pack_.add_argument("--cache-dir", default=None, help="cache (default $COLFRAME_CACHE or ~/.cache/colframe)")
+    pack_.add_argument("--cache-dir", default=None, help="cache (default $COLFRAME_CACHE_DIR or ~/.cache/colframe)")
     pack_.add_argument("--force", action="store_true", help="rebuild even when the cache has it")
     pack_.set_defaults(handler=_pack)
 
-    run_ = commands.add_parser("run", help="run a command inside an environment: env run ENV -- CMD...")
+    run_ = commands.add_parser(
+        "run",
+        help="run a command inside an environment",
+        usage="colframe env run [--cache-dir DIR] ENV.tar.gz -- CMD...",
+    )
     run_.add_argument("environment", help="tarball written by `colframe env pack`")
     run_.add_argument("--cache-dir", default=None, help="where it is unpacked once")
-    run_.add_argument("cmd", nargs=argparse.REMAINDER, help="-- command and its arguments")
+    # REMAINDER: everything after the tarball is the command (options go before it)
+    run_.add_argument("cmd", nargs=argparse.REMAINDER, help="-- the command and its arguments")
     run_.set_defaults(handler=_run)
 
     check = commands.add_parser(
@@ -76,6 +81,9 @@ def _pack(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if cmd is args.cmd and cmd and cmd[0].startswith("-"):
+        msg = f"options go before the tarball: colframe env run [--cache-dir DIR] ENV.tar.gz -- CMD (not {cmd[0]!r} after it)"
+        raise EnvError(msg)
     if not cmd:
         msg = "give the command to run after --: colframe env run env.tar.gz -- python -c 'import x'"
         raise EnvError(msg)

@@ -28,8 +28,12 @@ _CCTOOLS_DEPS = ("cloudpickle", "threadpoolctl")
 
 
 def default_cache() -> Path:
-    """``$COLFRAME_CACHE`` or ``~/.cache/colframe``: built wheels, tarballs, unpacked environments."""
-    return Path(os.environ.get("COLFRAME_CACHE") or Path.home() / ".cache" / "colframe")
+    """colframe's cache (``$COLFRAME_CACHE_DIR``, else ``$XDG_CACHE_HOME/colframe``, else
+    ``~/.cache/colframe``), whose ``wheels/``, ``packs/`` and ``envs/`` hold built wheels,
+    tarballs and unpacked environments."""
+    if "COLFRAME_CACHE_DIR" in os.environ:
+        return Path(os.environ["COLFRAME_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "colframe"
 
 
 def pack(

@@ -36,7 +36,7 @@ CONDA_TO_PYPI: dict[str, str] = {name: name for name in _SAME.split()} | {
 }
 # conda entries that need nothing: uv installs the environment, pip is not needed on workers
 _IGNORED = {"pip"}
-_MATCH = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*?)\s*$")
+_MATCH = re.compile(r"^\s*([A-Za-z0-9_.:\-]+?)\s*([<>=!~ ].*)?$")
 
 
 @dataclass
@@ -109,7 +109,7 @@ def _parse_match(entry: str) -> tuple[str, str]:
     if not match:
         msg = f"cannot read the conda entry {entry!r} of the environment spec"
         raise EnvError(msg)
-    name, rest = match.group(1).lower(), match.group(2)
+    name, rest = match.group(1).lower(), (match.group(2) or "").strip()
     if "::" in name:  # channel::name
         name = name.split("::")[-1]
     return name, rest

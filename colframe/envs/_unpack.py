@@ -86,6 +86,9 @@ def _extract(tarball: Path, target: Path) -> None:
         with igzip.open(tarball, "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
             # "tar", not "data": the venv's bin/python is an absolute link to the base interpreter
             tar.extractall(partial, filter="tar")
+            # tar stops at its end marker; reading gzip to its end checks the CRC of all bytes
+            while raw.read(1 << 20):
+                pass
         done = subprocess.run([str(partial / "bin" / "run_in_env")], capture_output=True, text=True)
     except _CORRUPT as err:
         shutil.rmtree(partial, ignore_errors=True)
