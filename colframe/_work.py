@@ -8,11 +8,11 @@ one chunk as virtual NanoEvents, calls the processor, and returns a
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._openfiles import OpenFiles
-from .accumulate import add, merge_streaming, nbytes
+from .accumulate import add, merge_streaming, nbytes, own
 from .decompression import zlib_library
 from .errors import ProcessorOutputError
 from .plan import WorkItem
@@ -60,7 +60,9 @@ class Partial:
 
     ``from_checkpoint`` counts chunks loaded from a checkpoint instead of
     computed, ``checkpoints_rejected`` checkpoints that failed their checksum
-    (those chunks were computed again).
+    (those chunks were computed again). ``owned`` says that nothing outside the
+    merge tree can see ``out`` and that no mutable object appears twice in it
+    (see :func:`colframe.accumulate.own`); it survives pickling, which keeps both true.
     """
 
     out: Any
@@ -72,6 +74,17 @@ class Partial:
     cputime: float = 0.0
     from_checkpoint: int = 0
     checkpoints_rejected: int = 0
+    owned: bool = field(default=False, compare=False, repr=False)
+
+    def own_for_merge(self, private: bool) -> Partial:
+        """This partial, ready to be added into in place (see :func:`colframe.accumulate.own`)."""
+        if self.owned:
+            return self
+        if private:
+            self.out = own(self.out, private=True)
+            self.owned = True
+            return self
+        return replace(self, out=own(self.out), columns=set(self.columns), owned=True)
 
     def __iadd__(self, other: Partial) -> Partial:
         return self._merge(other, consume=False)
@@ -98,7 +111,11 @@ class Partial:
 
 
 def merge_partials(refs: list) -> Partial:
-    """Merge task body: stream the referenced partials into one (runs on workers)."""
+    """Merge task body: the referenced partials added in the order given (runs on workers).
+
+    The order is the plan's (see :mod:`colframe.schedule`), so the result does not
+    depend on the executor or on the order in which chunks finished.
+    """
     return merge_streaming(refs)
 
 
@@ -140,7 +157,7 @@ class ProcessChunk:
 
         tic, cpu = time.perf_counter(), time.process_time()
         # this thread's own file: the difference below counts this chunk's reads only
-        file, _ = self._files.get(item.filename, item.treename, self.uproot_options)
+        file, _ = self._files.get(item.filename, item.treename, self.uproot_options, item)
         bytes_before = file.file.source.num_requested_bytes
         access_log: list = []
         events = NanoEventsFactory.from_root(

@@ -1,11 +1,14 @@
 """Preprocess files, then process every chunk and merge the outputs as a tree, on any executor.
 
 :func:`file_metadata` reads each file's entry count and UUID from the on-disk
-cache, or through the executor (shared by the Runner and ``colframe.dask``).
-:func:`run_chunks` merges partial outputs as soon as ``fan_in`` of them are
-ready (smallest first), while other chunks are still being processed; the
-driver only ever holds refs. Every planned chunk ends counted as ok, skipped
-or failed.
+cache, or through the executor (the Runner's preprocessing phase).
+:func:`run_chunks` processes the chunks and merges their outputs along a
+:class:`MergeTree` fixed by the plan and ``fan_in``: each group of ``fan_in``
+consecutive nodes is merged, in plan order, as soon as all its members are
+ready, while other chunks are still being processed. So the output is the same,
+bit for bit, whatever the executor, the number of workers and the order in
+which chunks finish. The driver only ever holds refs. Every planned chunk ends
+counted as ok, skipped or failed.
 """
 
 from __future__ import annotations
@@ -23,11 +26,15 @@ from .plan import WorkItem
 from .preprocess import MetadataCache, fetch_metadata
 from .results import ChunkFailure
 
-__all__ = ["Outcome", "file_metadata", "merge_groups_total", "run_chunks"]
+__all__ = ["MergeTree", "Outcome", "file_metadata", "merge_groups_total", "run_chunks"]
 
 
 def file_metadata(
-    executor: Executor, specs: list[FileSpec], cache: MetadataCache | None, progress
+    executor: Executor,
+    specs: list[FileSpec],
+    cache: MetadataCache | None,
+    progress,
+    fetch=fetch_metadata,
 ) -> Iterator[tuple[FileSpec, Result, bool]]:
     """Yield ``(spec, result, from_cache)`` for every file of ``specs``.
 
@@ -45,7 +52,8 @@ def file_metadata(
             continue
         progress.advance(bar)
         yield spec, Ok(cached), True
-    for spec, result in executor.submit_all(fetch_metadata, missing, kind="preprocess"):
+    # fetch: fetch_metadata, or a partial of it with the run's uproot options
+    for spec, result in executor.submit_all(fetch, missing, kind="preprocess"):
         progress.advance(bar)
         if cache and isinstance(result, Ok):
             cache.put(result.value)
@@ -56,8 +64,8 @@ def file_metadata(
 class Outcome:
     """What :func:`run_chunks` did: the final ref (or None) and the chunk accounting.
 
-    ``done`` lists the chunks that were processed (and, when the run finished,
-    merged into ``final``).
+    ``done`` lists the chunks that were processed, in plan order (and, when the
+    run finished, merged into ``final``).
     """
 
     final: Any = None
@@ -75,11 +83,62 @@ class Outcome:
         return len(self.done)
 
 
+def _level_sizes(leaves: int, fan_in: int) -> list[int]:
+    sizes = [leaves]
+    while sizes[-1] > 1:
+        sizes.append(-(-sizes[-1] // fan_in))
+    return sizes
+
+
 def merge_groups_total(leaves: int, fan_in: int) -> int:
-    """Number of merge tasks a tree of fan-in ``fan_in`` needs over ``leaves`` outputs."""
-    if leaves <= 1:
-        return 0
-    return -(-(leaves - 1) // (fan_in - 1))
+    """Number of merge tasks of the :class:`MergeTree` over ``leaves`` outputs (none skipped)."""
+    sizes = _level_sizes(leaves, fan_in)
+    # every group is a merge, except a last group of one node, which moves up as it is
+    return sum(up - ((size - 1) % fan_in == 0) for size, up in zip(sizes, sizes[1:]))
+
+
+class MergeTree:
+    """The fixed merge tree over ``leaves`` outputs in plan order (pure logic, no I/O).
+
+    Level 0 holds the leaves; node ``i`` of level ``l + 1`` merges nodes
+    ``i * fan_in`` to ``i * fan_in + fan_in - 1`` of level ``l``, in that order.
+    :meth:`put` records a node's ref (None for a skipped chunk, or a group left
+    empty) and returns the merges that became ready. A group whose other members
+    were skipped passes its one ref up unmerged; an empty group drops out. The
+    root's ref is :attr:`final` once :attr:`done`.
+    """
+
+    def __init__(self, leaves: int, fan_in: int) -> None:
+        self.fan_in = fan_in
+        self.sizes = _level_sizes(leaves, fan_in)
+        #: merges still expected: lowered when skipped chunks leave a group with fewer than 2
+        self.merges_expected = merge_groups_total(leaves, fan_in)
+        self.done = leaves == 0
+        self.final: Any = None
+        # (level, index) of a group not yet complete -> [members resolved, member refs]
+        self._groups: dict[tuple[int, int], list] = {}
+
+    def put(self, level: int, index: int, ref: Any) -> list[tuple[tuple[int, int], list]]:
+        """Node ``(level, index)`` is ready with ``ref``: the ``(node, refs)`` merges to run now."""
+        while level < len(self.sizes) - 1:
+            parent = index // self.fan_in
+            first = parent * self.fan_in
+            members = min(self.fan_in, self.sizes[level] - first)
+            group = self._groups.setdefault((level + 1, parent), [0, [None] * members])
+            group[0] += 1
+            group[1][index - first] = ref
+            if group[0] < members:
+                return []
+            del self._groups[(level + 1, parent)]
+            present = [member for member in group[1] if member is not None]
+            level, index = level + 1, parent
+            if len(present) >= 2:
+                return [((level, index), present)]
+            if members >= 2:
+                self.merges_expected -= 1
+            ref = present[0] if present else None
+        self.done, self.final = True, ref
+        return []
 
 
 def run_chunks(
@@ -91,63 +150,71 @@ def run_chunks(
     skip: tuple[type[BaseException], ...],
     progress,
 ) -> Outcome:
-    """Run ``work`` on ``items`` through ``executor``, merging outputs with fan-in ``fan_in``.
+    """Run ``work`` on ``items`` through ``executor``, merging outputs along a :class:`MergeTree`.
 
+    Merge tasks (kind "merge") get the list of their input refs in plan order;
+    merged inputs are released. The number of tasks in flight follows
+    ``executor.slots``, read anew at every step (workers may join or leave).
     Stops at the first failure that ``skip`` does not cover (``Outcome.failed``).
     """
     outcome = Outcome()
+    tree = MergeTree(len(items), fan_in)
     events_bar = progress.add("Processing", sum(len(i) for i in items), "events")
-    merge_bar = progress.add("Merging", merge_groups_total(len(items), fan_in), "merges")
-    queue = list(reversed(items))
-    processing: set[Task] = set()
-    merging: dict[Task, list] = {}
-    ready: list = []  # refs of partial outputs not yet merged
-    limit = 2 * executor.slots
+    expected = tree.merges_expected
+    merge_bar = progress.add("Merging", expected, "merges")
+    processing: dict[Task, int] = {}  # insertion-ordered: no set iteration anywhere
+    merging: dict[Task, tuple[tuple[int, int], list]] = {}
+    done: list[int] = []
+    submitted = 0
     start = time.perf_counter()
     processed_at = None
 
-    def submit_merges() -> None:
-        finishing = not queue and not processing
-        while len(ready) >= fan_in or (finishing and len(ready) >= 2 and not merging):
-            ready.sort(key=lambda ref: ref.nbytes)
-            group, ready[:] = ready[:fan_in], ready[fan_in:]
-            merging[executor.submit(merge_partials, group, kind="merge", keep=True)] = group
+    def record(merges: list) -> None:
+        for node, refs in merges:
+            merging[executor.submit(merge_partials, refs, kind="merge", keep=True)] = (node, refs)
 
-    while queue or processing or merging or len(ready) > 1:
-        while queue and len(processing) + len(merging) < limit:
-            processing.add(executor.submit(work, queue.pop(), kind="process", keep=True))
-        submit_merges()
-        for task, result in executor.wait(list(processing) + list(merging)):
+    def finish() -> Outcome:
+        outcome.done = [items[index] for index in sorted(done)]
+        return outcome
+
+    while not tree.done:
+        limit = 2 * executor.slots  # read every time: elastic pools grow and shrink
+        while submitted < len(items) and len(processing) + len(merging) < limit:
+            task = executor.submit(work, items[submitted], kind="process", keep=True)
+            processing[task] = submitted
+            submitted += 1
+        for task, result in executor.wait([*processing, *merging]):
             if task in merging:
-                group = merging.pop(task)
+                node, refs = merging.pop(task)
                 if isinstance(result, Err):
                     outcome.failed.append(result.failure)
-                    return outcome
-                for ref in group:
+                    return finish()
+                for ref in refs:
                     executor.release(ref)
-                ready.append(result.value)
                 outcome.merges += 1
                 progress.advance(merge_bar)
+                record(tree.put(*node, result.value))
                 continue
-            processing.discard(task)
+            index = processing.pop(task)
             outcome.retried += task.attempts > 1
             progress.advance(events_bar, len(task.arg))
             if isinstance(result, Err):
                 if not result.failure.matches(skip):
                     outcome.failed.append(result.failure)
-                    return outcome
+                    return finish()
                 outcome.skipped.append(result.failure)
-                progress.update_total(
-                    merge_bar, merge_groups_total(len(items) - len(outcome.skipped), fan_in)
-                )
+                record(tree.put(0, index, None))
             else:
-                outcome.done.append(task.arg)
-                ready.append(result.value)
-        if processed_at is None and not queue and not processing:
+                done.append(index)
+                record(tree.put(0, index, result.value))
+        if tree.merges_expected != expected:  # skipped chunks left groups with fewer than 2
+            expected = tree.merges_expected
+            progress.update_total(merge_bar, expected)
+        if processed_at is None and submitted == len(items) and not processing:
             processed_at = time.perf_counter()
     end = time.perf_counter()
     processed_at = processed_at or end
     outcome.process_seconds = processed_at - start
     outcome.merge_tail_seconds = end - processed_at
-    outcome.final = ready[0] if ready else None
-    return outcome
+    outcome.final = tree.final
+    return finish()

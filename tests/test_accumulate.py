@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import threading
+from collections import Counter
 
 import hist
 import numpy as np
@@ -10,8 +12,8 @@ import pytest
 from coffea import processor
 
 from colframe._work import Partial, merge_partials
-from colframe.accumulate import accumulate, add, merge_streaming
-from colframe.errors import MergeError
+from colframe.accumulate import accumulate, add, merge_streaming, own
+from colframe.errors import MergeError, ProcessorOutputError
 from colframe.executors._store import MemoryStore
 from colframe.hist import SparseHist
 
@@ -38,8 +40,6 @@ def test_semantics_match_coffea_accumulate():
 
 
 def _copy(d):
-    import copy
-
     return copy.deepcopy(d)
 
 
@@ -65,14 +65,21 @@ class Ref:
         return self.value
 
 
-def test_streaming_merge_adds_into_largest_once_each():
-    refs = [Ref(np.full(3, float(i)), nbytes=i) for i in range(1, 8)]
-    largest = refs[-1].value
+def test_streaming_merge_folds_in_the_order_given_loading_each_once():
+    refs = [Ref([i], nbytes=10 - i) for i in range(7)]  # sizes must not reorder anything
+    first = refs[0].value
     result = merge_streaming(refs)
-    assert result is largest  # added into in place, never copied
-    np.testing.assert_array_equal(result, np.full(3, 28.0))
+    assert result is first  # added into in place, never copied
+    assert result == list(range(7))  # plan order, whatever the sizes
     assert all(ref.loads == 1 for ref in refs)
     assert merge_streaming([]) is None
+
+
+def test_streaming_merge_float_sums_are_a_left_fold():
+    values = [0.1, 1e16, -1e16, 0.3, 0.7]
+    result = merge_streaming([Ref(np.array([v]), nbytes=1) for v in values])
+    expected = (((0.1 + 1e16) + -1e16) + 0.3) + 0.7
+    assert result[0] == expected
 
 
 class Part:
@@ -109,14 +116,16 @@ def test_streaming_merge_holds_the_result_and_one_input():
     log = []
     sizes = {3: 30, 1: 10, 2: 20, 4: 500, 5: 600, 6: 1000}
     result = merge_streaming([TracedRef(log, name, size) for name, size in sizes.items()])
-    assert result.name == 6
-    assert result.total == 1 + 2 + 3 + 4 + 5
+    assert result.name == 3
+    assert result.total == 1 + 2 + 4 + 5 + 6
     loads = [e[1:] for e in log if e[0] == "load"]
     main = threading.main_thread().name
-    # the largest first, then smallest first, each while only the result is held
-    assert loads == [(6, main, 0)] + [(n, main, 1) for n in range(1, 6)]
+    # in the order given; each later input while only the result is held
+    assert loads == [(3, main, 0)] + [(n, main, 1) for n in (1, 2, 4, 5, 6)]
     # the merge owns what it loaded: every input is consumed, none copied in
-    assert [e for e in log if e[0] in ("add", "consume")] == [("consume", n) for n in range(1, 6)]
+    assert [e for e in log if e[0] in ("add", "consume")] == [
+        ("consume", n) for n in (1, 2, 4, 5, 6)
+    ]
 
 
 def test_add_consumes_only_when_asked():
@@ -136,9 +145,70 @@ def test_merge_partials_adopts_sparse_blocks():
         return Partial({"h": h, "n": events}, events=events)
 
     parts = [partial("a", 50), partial("b", 20), partial("c", 10)]
-    block_b = parts[1].out["h"]._blocks[("b",)]
-    merged = merge_partials([MemoryStore().put(p) for p in parts])
-    assert merged.out["h"]._blocks[("b",)] is block_b  # adopted, not copied
+    refs = [MemoryStore().put(p) for p in parts]  # private copies: the processor keeps its own
+    block_b = refs[1].value.out["h"]._blocks[("b",)]
+    assert block_b is not parts[1].out["h"]._blocks[("b",)]
+    merged = merge_partials(refs)
+    assert merged.out["h"]._blocks[("b",)] is block_b  # adopted from the stored copy, not copied
     assert merged.out["n"] == merged.events == 80
     assert merged.chunks == 3
     assert set(merged.out["h"].keys()) == {("a",), ("b",), ("c",)}
+
+
+def test_counter_drops_zero_and_negative_counts_like_coffea():
+    parts = [
+        {"c": Counter({"a": 1, "zero": 0, "neg": -2}), "n": {"c": Counter({"x": 0})}},
+        {"c": Counter({"a": 2, "b": 3, "zero": 0}), "n": {"c": Counter({"x": 0, "y": 1})}},
+        {"c": Counter({"neg": 1}), "n": {}},
+    ]
+    ours = accumulate(copy.deepcopy(parts))
+    theirs = processor.accumulate(copy.deepcopy(parts))
+    # -2 was dropped by the first addition: the later +1 is all that is left of "neg"
+    assert ours == theirs == {"c": Counter(a=3, b=3, neg=1), "n": {"c": Counter(y=1)}}
+    assert type(ours["c"]) is Counter
+
+
+def test_accumulate_never_changes_its_items():
+    shared = {"n": 1, "arr": np.ones(2), "s": {"x"}, "l": [1]}
+    items = [{"a": shared, "b": shared}, {"a": {"n": 2, "arr": np.ones(2), "s": {"y"}, "l": [2]}}]
+    before = copy.deepcopy(items)
+    out = accumulate(items)
+    assert out["a"]["n"] == 3 and out["b"]["n"] == 1
+    assert out["a"]["l"] == [1, 2] and out["a"]["s"] == {"x", "y"}
+    out["b"]["arr"] += 100  # the result shares nothing with the items
+    assert repr(items) == repr(before)
+    assert out["a"] is not out["b"]
+
+
+def test_add_copies_what_it_adopts_unless_consuming():
+    theirs = {"new": {"k": np.zeros(1)}}
+    mine = add({}, theirs)
+    mine["new"]["k"] += 1
+    assert theirs["new"]["k"][0] == 0
+    adopted = add({}, theirs, consume=True)
+    assert adopted["new"] is theirs["new"]
+
+
+def test_own_copies_only_aliases_of_a_private_value():
+    cut = {"n": 1}
+    h = _h([0.5])
+    value = {"a": cut, "b": cut, "c": {"d": cut}, "h1": h, "h2": h, "t": (1, 2), "u": (1, 2)}
+    owned = own(value, private=True)
+    assert owned is value and owned["a"] is cut and owned["h1"] is h  # first occurrences kept
+    assert owned["b"] is not cut and owned["c"]["d"] is not cut and owned["h2"] is not h
+    assert owned["b"] == cut and owned["h2"] == h
+    copied = own({"a": cut, "h": h})
+    assert copied["a"] is not cut and copied["h"] is not h and copied == {"a": cut, "h": h}
+
+
+def test_own_names_the_key_of_a_value_that_cannot_be_copied():
+    with pytest.raises(ProcessorOutputError, match=r"cannot copy output\['x'\]\['lock'\], a _thread.lock"):
+        own({"x": {"lock": threading.Lock()}})
+
+
+def test_numpy_arrays_widen_like_coffea():
+    ints, floats = np.array([1, 2]), np.array([0.5, 0.5])
+    out = add(ints, floats)
+    np.testing.assert_array_equal(out, [1.5, 2.5])
+    assert out.dtype == np.float64
+    assert ints.tolist() == [1, 2]

@@ -125,12 +125,16 @@ class Executor(ABC):
     def submit_all(
         self, function, items: Iterable[Any], *, kind: str = "process"
     ) -> Iterator[tuple[Any, Result]]:
-        """Run ``function`` on every item; yield ``(item, Result)`` in completion order."""
+        """Run ``function`` on every item; yield ``(item, Result)`` in completion order.
+
+        Keeps ``2 * slots`` tasks in flight, ``slots`` read anew at every step:
+        workers of an elastic pool join (and leave) while the items run.
+        """
         queue = list(items)
         queue.reverse()
         pending: list[Task] = []
-        limit = 2 * self.slots
         while queue or pending:
+            limit = 2 * self.slots
             while queue and len(pending) < limit:
                 pending.append(self.submit(function, queue.pop(), kind=kind))
             for task, result in self.wait(pending):

@@ -2,6 +2,11 @@
 
 A ref is small and picklable; the driver holds refs, never the outputs they
 point to, so its memory does not grow with the number of chunks.
+
+Merges add into what they load (see :func:`colframe.accumulate.own`), so a
+ref's ``load()`` hands over an object nobody else sees: a spool file gives a
+fresh copy; an output kept in memory is made private when it is stored, because
+the processor may still hold (and change) the objects it returned.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import serialize
-from ..accumulate import nbytes
+from ..errors import SpoolError
+from ..accumulate import nbytes, own
 
-__all__ = ["FileRef", "FileStore", "MemoryRef", "MemoryStore"]
+__all__ = ["FileRef", "FileStore", "MemoryRef", "MemoryStore", "spool_error"]
 
 
 @dataclass
@@ -27,8 +33,8 @@ class MemoryRef:
     nbytes: int
 
     def load(self) -> Any:
-        # hand over ownership: merges add in place (which is why a failed merge is
-        # never retried, see colframe.executors._task.execute)
+        # hand over the private value: merges add into it in place (which is why a
+        # failed merge is never retried, see colframe.executors._task.execute)
         value, self.value = self.value, None
         return value
 
@@ -38,11 +44,17 @@ class MemoryRef:
 
 @dataclass(frozen=True)
 class MemoryStore:
-    """Keeps outputs as they are, in refs of type ``ref`` (built as ``ref(value, nbytes)``)."""
+    """Keeps outputs in memory, in refs of type ``ref`` (built as ``ref(value, nbytes)``).
+
+    A value is stored as a private copy (one deep copy per chunk output, like the
+    pickling of a spool file) unless it is a merge result already owned by the
+    tree: merging never changes an object the processor returned and may still see.
+    """
 
     ref: Callable[[Any, int], Any] = MemoryRef
 
     def put(self, value: Any) -> Any:
+        value = own(value)
         return self.ref(value, nbytes(value))
 
 
@@ -68,6 +80,21 @@ class FileStore:
 
     def put(self, value: Any) -> FileRef:
         path = os.path.join(self.directory, f"{uuid.uuid4().hex}.pkl.lz4")
-        # spool files live as long as the run: atomic, but no fsync per chunk
-        size = serialize.dump(value, path, durable=False)
-        return FileRef(path, size)
+        try:
+            # spool files live as long as the run: atomic, but no fsync per chunk
+            size = serialize.dump(value, path, durable=False)
+        except OSError as exc:
+            error = spool_error(self.directory, exc)
+        else:
+            return FileRef(path, size)
+        raise error  # outside the except: no OSError in its cause chain (skipbadfiles)
+
+
+def spool_error(directory: str, exc: OSError) -> SpoolError:
+    """The error for a spool write that failed: a local resource problem, never a bad input."""
+    reason = exc.strerror or str(exc)
+    msg = (
+        f"cannot write partial outputs to the spool directory {directory} ({reason}); free space "
+        f"there or choose another place with spool_dir=... (FuturesExecutor)"
+    )
+    return SpoolError(msg)
