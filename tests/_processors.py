@@ -137,7 +137,7 @@ class MuonHists(processor.ProcessorABC):
 
     ``dask=False`` fills ``hist.Hist`` on eager/virtual events (the Runner);
     ``dask=True`` fills ``hist.dask.Hist`` on dask-awkward events
-    (``colframe.dask.apply_to_fileset``): the same numbers either way.
+    (``colframe.dask_awkward.apply_to_fileset``): the same numbers either way.
     """
 
     def __init__(self, dask: bool = False) -> None:
@@ -188,6 +188,43 @@ class RecordsInflater(processor.ProcessorABC):
         out = fill(events)  # reads (and so inflates) the columns first
         out["inflater"] = {uproot.compression._decompress_ZLIB.library: 1}
         return out
+
+    def postprocess(self, accumulator):
+        return accumulator
+
+
+class Slow(processor.ProcessorABC):
+    """``fill`` after sleeping ``seconds``: chunks stay in flight long enough to lose a worker."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def process(self, events):
+        import time
+
+        time.sleep(self.seconds)
+        return fill(events)
+
+    def postprocess(self, accumulator):
+        return accumulator
+
+
+class MemoryHog(processor.ProcessorABC):
+    """``fill``, holding ``mb_per_event`` MB per event for ``seconds`` (resource monitor samples)."""
+
+    def __init__(self, mb_per_event: float, seconds: float = 2.5) -> None:
+        self.mb_per_event = mb_per_event
+        self.seconds = seconds
+
+    def process(self, events):
+        import time
+
+        import numpy as np
+
+        hog = np.ones(int(len(events) * self.mb_per_event * 2**20 / 8))
+        time.sleep(self.seconds)
+        assert hog[-1] == 1.0
+        return fill(events)
 
     def postprocess(self, accumulator):
         return accumulator

@@ -37,18 +37,22 @@ def shared_file(name: str) -> Path:
     return path
 
 
-EXECUTORS = ["iterative", "futures", "dask"]
+EXECUTORS = ["iterative", "futures", "dask", "taskvine", "taskvine-tasks"]
 
 
 @pytest.fixture(params=EXECUTORS)
 def executor(request):
-    """Every executor, fresh per test (futures: 2 worker processes; dask: the session cluster)."""
+    """Every executor, fresh per test (futures: 2 worker processes; dask: the session cluster;
+    TaskVine: 2 local vine_workers, serverless and in task mode)."""
     from colframe.executors import get_executor
 
-    options = {"workers": 2} if request.param == "futures" else {}
-    if request.param == "dask":
+    name, _, variant = request.param.partition("-")
+    options = {"workers": 2} if name in ("futures", "taskvine") else {}
+    if name == "dask":
         options = {"client": request.getfixturevalue("dask_client")}
-    return get_executor(request.param, **options)
+    if variant:
+        options["mode"] = variant
+    return get_executor(name, **options)
 
 
 @pytest.fixture(scope="session")

@@ -122,7 +122,7 @@ class TaskVineExecutor(Executor):
         resources: Mapping[str, Mapping[str, int]] | None = None,
         resources_mode: str = "fixed",
         split_on_exhaustion: bool = True,
-        min_split_entries: int = 1,
+        min_split_entries: int = 1_000,
         environment: str | os.PathLike | None = None,
     ) -> None:
         super().__init__(retries=retries)
@@ -165,7 +165,8 @@ class TaskVineExecutor(Executor):
 
     def _reset(self) -> None:
         self._manager: Any = None
-        self._workers: LocalWorkers | None = None
+        #: the local vine_worker processes this executor started (None when workers=0)
+        self.local: LocalWorkers | None = None
         self._library: str | None = None
         self._env_file: Any = None
         self._functions: dict[int, tuple[Any, Any]] = {}
@@ -205,7 +206,7 @@ class TaskVineExecutor(Executor):
         try:
             self._configure(vine)
             if self.workers:
-                self._workers = self._local_workers(self.workers).start()
+                self.local = self._local_workers(self.workers).start()
             self._wait_for_workers()
         except BaseException:
             self.stop(abort=True)
@@ -289,8 +290,8 @@ class TaskVineExecutor(Executor):
     def stop(self, abort: bool = False) -> None:
         if self._manager is not None and abort:
             self._manager.cancel_all()
-        if self._workers is not None:
-            self._workers.stop()
+        if self.local is not None:
+            self.local.stop()
         if self._manager is not None:
             self._manager._free()
         if self._staging is not None:
@@ -331,9 +332,7 @@ class TaskVineExecutor(Executor):
             vt = vine.PythonTask(run, *call)
             if self._env_file is not None:
                 vt.add_environment(self._env_file)
-            for key, value in self.resources.get(CATEGORIES[task.kind], {}).items():
-                getattr(vt, f"set_{key}")(value)
-        vt.set_category(CATEGORIES[task.kind])
+        self._categorize(vt, CATEGORIES[task.kind])
         vt.add_input(self._function_file(task.function), FUNCTION_FILE)
         for i, ref in enumerate(refs):
             vt.add_input(ref.file, input_name(i))
@@ -344,6 +343,14 @@ class TaskVineExecutor(Executor):
         vine_id = self._manager.submit(vt)
         self._vine_tasks[vine_id] = (task, vt, temp)
         task.handle = vine_id
+
+    def _categorize(self, vt, category: str) -> None:
+        vt.set_category(category)
+        if self.mode == "tasks":
+            # under monitoring a task that asks for nothing gets a 1 MB memory limit
+            # (7.17.1): ask for at least a core, which brings its share of the worker
+            for key, value in {"cores": 1, **self.resources.get(category, {})}.items():
+                getattr(vt, f"set_{key}")(value)
 
     def _collect(self, tasks: list[Task], timeout: float | None) -> list[tuple[Task, Result]]:
         wanted = {task.handle: task for task in tasks}
@@ -404,6 +411,8 @@ class TaskVineExecutor(Executor):
         cause = vt.result
         error_type = ResourceExhaustedError if cause == "resource exhaustion" else TaskEngineError
         stdout = (vt.std_output or "").strip()[-2000:]
+        if cause == "resource exhaustion":
+            cause += f" ({_exceeded(vt)})"
         where = f" on {vt.hostname}" if vt.hostname else ""
         error = error_type(
             f"TaskVine {task.kind} task {vt.id}{where} ended with '{cause}' "
@@ -483,7 +492,7 @@ class TaskVineExecutor(Executor):
         copy = vine.Task(f"cp {input_name(0)} {OUTPUT_FILE}")
         copy.add_input(ref.file, input_name(0))
         copy.add_output(local, OUTPUT_FILE)
-        copy.set_category(CATEGORIES["merge"])
+        self._categorize(copy, CATEGORIES["merge"])
         copy_id = self._manager.submit(copy)
         while True:
             vt = self._manager.wait(1)
@@ -540,6 +549,18 @@ def ndcctools_taskvine():
         )
         raise ModuleNotFoundError(msg) from exc
     return vine
+
+
+def _exceeded(vt) -> str:
+    """Which limits a task exceeded, e.g. "memory 612 > 500 MB"."""
+    limits, measured = vt.limits_exceeded, vt.resources_measured
+    parts = []
+    for key, unit in (("cores", ""), ("memory", " MB"), ("disk", " MB"), ("wall_time", " s")):
+        limit = getattr(limits, key, -1) if limits is not None else -1
+        if limit is not None and limit > 0:
+            used = getattr(measured, key, "?") if measured is not None else "?"
+            parts.append(f"{key} {used} > {limit}{unit}")
+    return ", ".join(parts) or "limit not reported"
 
 
 def _merge_function():

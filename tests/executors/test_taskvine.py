@@ -1,0 +1,91 @@
+"""TaskVine on real vine_worker processes: worker loss, splitting, errors, DaskVine.
+
+The all-executors suites (tests/test_runner_all_executors.py and friends) run the
+TaskVine executor in both modes too; these are the engine's own cases.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from _compare import assert_same
+from _processors import CoffeaStyle, MemoryHog, Raises, Slow, run
+from conftest import shared_file
+
+from colframe.errors import ChunkError, NoWorkersError
+from colframe.executors.taskvine import TaskVineExecutor
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def adl_fileset():
+    return {"SingleMu": [str(shared_file("Run2012B_SingleMu_1000.root"))]}
+
+
+@pytest.mark.parametrize("mode", ["serverless", "tasks"])
+def test_worker_killed_mid_run_loses_nothing(mode, generated):
+    fileset = {"synth": [str(p) for p in generated]}
+    expected, _ = run(fileset, Slow(0), chunksize=1_500)
+    executor = TaskVineExecutor(workers=2, mode=mode)
+    killed = threading.Event()
+    stop = threading.Event()
+
+    def kill_one_worker_when_busy() -> None:
+        # once both workers have run tasks, SIGKILL the whole process group of one
+        while not stop.wait(0.05):
+            if executor.local is not None and len(executor.tasks_per_worker) >= 2:
+                executor.local.kill(0)
+                killed.set()
+                return
+
+    killer = threading.Thread(target=kill_one_worker_when_busy, daemon=True)
+    killer.start()
+    try:
+        out, report = run(fileset, Slow(0.3), executor=executor, chunksize=1_500, fan_in=3)
+    finally:
+        stop.set()
+        killer.join()
+    assert killed.is_set()
+    assert_same(out, expected)
+    assert report.complete
+    assert report.chunks_ok == report.chunks_total == 12
+    assert report.executor_stats["workers_lost"] == 1
+
+
+def test_memory_exhaustion_splits_the_chunk(adl_fileset):
+    # the split chunk's two halves are [0, 500) and [500, 1000): the run with those chunks
+    expected, _ = run(adl_fileset, CoffeaStyle(), chunksize=500)
+    # a 1000-event chunk holds 400 MB more than its 550 MB limit allows; its halves fit
+    executor = TaskVineExecutor(
+        workers=1,
+        mode="tasks",
+        memory=2_000,
+        resources={"processing": {"memory": 550}},
+        min_split_entries=100,
+    )
+    out, report = run(adl_fileset, MemoryHog(0.4), executor=executor, chunksize=1_000)
+    assert_same(out, expected)
+    assert report.complete
+    assert report.executor_stats["splits"] >= 1
+    assert report.executor_stats["peak_memory_mb"]["processing"] > 400  # measured, not guessed
+
+
+@pytest.mark.parametrize("mode", ["serverless", "tasks"])
+def test_processor_error_names_file_entries_and_cause(mode, adl_fileset):
+    executor = TaskVineExecutor(workers=1, mode=mode, retries=0)
+    with pytest.raises(ChunkError) as info:
+        run(adl_fileset, Raises(), executor=executor, chunksize=500)
+    message = str(info.value)
+    assert "Run2012B_SingleMu_1000.root" in message
+    assert "entries [" in message
+    assert "boom in user code" in message
+
+
+def test_no_worker_connects_fails_with_the_worker_command():
+    executor = TaskVineExecutor(workers=0, connect_timeout=2)
+    with pytest.raises(NoWorkersError) as info, executor:
+        pass
+    assert "vine_worker" in str(info.value)
+    assert "connect_timeout" in str(info.value)
