@@ -14,7 +14,8 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 def test_only_colframe_is_packaged():
     found = PYPROJECT["tool"]["setuptools"]["packages"]["find"]
     packages = find_packages(ROOT, include=found["include"], exclude=found.get("exclude", ()))
-    assert "colframe" in packages and "colframe.executors" in packages
+    assert "colframe" in packages
+    assert "colframe.executors" in packages
     assert all(p == "colframe" or p.startswith("colframe.") for p in packages), packages
     # the repository folders still exist, outside the package
     assert (ROOT / "processors" / "adl.py").is_file()
