@@ -7,6 +7,7 @@ import importlib.util
 import os
 import platform
 import resource
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -136,7 +137,11 @@ class Contender(NamedTuple):
 
 
 def contenders(
-    workers: int, chunksize: int, stack: contextlib.ExitStack, schema: Any
+    workers: int,
+    chunksize: int,
+    stack: contextlib.ExitStack,
+    schema: Any,
+    taskvine: bool = True,
 ) -> list[Contender]:
     """colframe Iterative/Futures/(stdlib zlib) Futures/Dask and coffea Iterative/Futures.
 
@@ -174,6 +179,9 @@ def contenders(
     if importlib.util.find_spec("distributed") is not None:
         dask = ours("dask", workers=workers, dashboard_address=":0")
         rows.append(Contender(f"colframe Dask({workers})", workers, dask))
+    if taskvine:
+        colframe_taskvine = ours("taskvine", workers=workers)
+        rows += taskvine_contenders(workers, chunksize, stack, schema, colframe_taskvine)
     rows += [
         Contender(
             "coffea Iterative",
@@ -197,3 +205,37 @@ def contenders(
         ),
     ]
     return rows
+
+
+def taskvine_contenders(
+    workers: int, chunksize: int, stack: contextlib.ExitStack, schema: Any, ours: Callable[[], Any]
+) -> list[Contender]:
+    """colframe TaskVine and coffea's TaskVineExecutor, each with ``workers`` local vine_workers.
+
+    colframe's manager and workers start once, like its other executors. coffea's executor
+    starts a manager on a fixed port for every run; the same local workers serve each of
+    them (a vine_worker reconnects to the next manager on that port), so neither side pays
+    worker start-up inside a timed run.
+    """
+    import socket
+
+    from coffea import processor as cp
+
+    from colframe.executors._local_workers import LocalWorkers
+
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        port = probe.getsockname()[1]
+    stack.enter_context(LocalWorkers("vine_worker", "localhost", port, workers))
+    staging = stack.enter_context(tempfile.TemporaryDirectory(prefix="coffea-vine-"))
+
+    def coffea_taskvine() -> Any:
+        executor = cp.TaskVineExecutor(
+            port=port, filepath=staging, cores=1, status=False, treereduction=20
+        )
+        return cp.Runner(executor, schema=schema, chunksize=chunksize, savemetrics=True)
+
+    return [
+        Contender(f"colframe TaskVine({workers})", workers, ours),
+        Contender(f"coffea TaskVine({workers})", workers, coffea_taskvine),
+    ]

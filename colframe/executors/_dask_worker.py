@@ -96,14 +96,22 @@ def _sizeof_kept(kept: Kept) -> int:
 _STORE = MemoryStore(Kept)
 
 
-def run_task(name: str, arg: Any, kind: str, keep: bool) -> Kept | Result:
+def run_task(name: str, arg: Any, kind: str, keep: bool, pickled: bool = False) -> Kept | Result:
     """Task body: call the shipped function ``name`` on ``arg``; never raise.
+
+    ``pickled``: ``arg`` comes as the bytes of :func:`colframe.executors._ship.pickle_arg`.
 
     Returns the :class:`Kept` output itself when ``keep`` (so it stays on this
     worker as the task's value), otherwise the :class:`Result`; failures are
     always an ``Err`` value, so dask never logs them as crashed tasks nor retries
     them behind colframe's back.
     """
+    if pickled:
+        try:
+            arg = serialize.loads(arg)
+        except Exception as exc:  # e.g. a class this worker cannot import
+            item = "a task argument that cannot be unpickled on the worker"
+            return Err(ChunkFailure.from_exception(exc, item, kind, retryable=False))
     plugin = get_worker().plugins.get(name)
     if plugin is None:
         msg = f"function {name!r} is not installed on this worker; was the executor stopped?"

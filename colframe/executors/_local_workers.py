@@ -7,6 +7,7 @@ means signalling the whole group, never just its main pid.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -50,9 +51,8 @@ def worker_environment() -> dict[str, str]:
     """
     env = {k: v for k, v in os.environ.items() if k not in _PORT_VARIABLES}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    paths = [os.path.abspath(p or os.curdir) for p in sys.path]
-    paths = [p for p in dict.fromkeys(paths) if os.path.isdir(p)]
-    env["PYTHONPATH"] = os.pathsep.join(paths)
+    paths = [Path(p or os.curdir).resolve() for p in sys.path]
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in dict.fromkeys(paths) if p.is_dir())
     return env
 
 
@@ -84,7 +84,7 @@ class LocalWorkers:
         self.cores, self.memory, self.disk = cores, memory, disk
         self.options = list(options)
         self.processes: list[subprocess.Popen] = []
-        self._workspace: str | None = None
+        self._workspace: Path | None = None
 
     def command(self, workspace: str | None = None) -> list[str]:
         """The command line of one worker."""
@@ -99,15 +99,14 @@ class LocalWorkers:
         return [*cmd, *self.options, self.host, str(self.port)]
 
     def start(self) -> LocalWorkers:
-        self._workspace = tempfile.mkdtemp(prefix="colframe-workers-")
+        self._workspace = Path(tempfile.mkdtemp(prefix="colframe-workers-"))
         env = worker_environment()
         for i in range(self.count):
-            workspace = os.path.join(self._workspace, f"worker-{i}")
-            os.makedirs(workspace)
-            log_file = open(os.path.join(self._workspace, f"worker-{i}.log"), "wb")  # noqa: SIM115
-            with log_file:
+            workspace = self._workspace / f"worker-{i}"
+            workspace.mkdir()
+            with (self._workspace / f"worker-{i}.log").open("wb") as log_file:
                 process = subprocess.Popen(
-                    self.command(workspace),
+                    self.command(str(workspace)),
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=log_file,
@@ -115,7 +114,7 @@ class LocalWorkers:
                     start_new_session=True,  # its own process group: see the module docstring
                 )
             self.processes.append(process)
-        log.info("started %d local %s processes", self.count, os.path.basename(self.binary))
+        log.info("started %d local %s processes", self.count, Path(self.binary).name)
         return self
 
     def alive(self) -> int:
@@ -124,10 +123,8 @@ class LocalWorkers:
 
     def kill(self, index: int, sig: int = signal.SIGKILL) -> None:
         """Signal the whole process group of worker ``index``."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.processes[index].pid, sig)
-        except ProcessLookupError:
-            pass
 
     def stop(self) -> None:
         for i in range(len(self.processes)):

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import serialize
+from ..errors import SpoolError
 from ..accumulate import nbytes, own
 
-__all__ = ["FileRef", "FileStore", "MemoryRef", "MemoryStore"]
+__all__ = ["FileRef", "FileStore", "MemoryRef", "MemoryStore", "spool_error"]
 
 
 @dataclass
@@ -79,6 +80,21 @@ class FileStore:
 
     def put(self, value: Any) -> FileRef:
         path = os.path.join(self.directory, f"{uuid.uuid4().hex}.pkl.lz4")
-        # spool files live as long as the run: atomic, but no fsync per chunk
-        size = serialize.dump(value, path, durable=False)
-        return FileRef(path, size)
+        try:
+            # spool files live as long as the run: atomic, but no fsync per chunk
+            size = serialize.dump(value, path, durable=False)
+        except OSError as exc:
+            error = spool_error(self.directory, exc)
+        else:
+            return FileRef(path, size)
+        raise error  # outside the except: no OSError in its cause chain (skipbadfiles)
+
+
+def spool_error(directory: str, exc: OSError) -> SpoolError:
+    """The error for a spool write that failed: a local resource problem, never a bad input."""
+    reason = exc.strerror or str(exc)
+    msg = (
+        f"cannot write partial outputs to the spool directory {directory} ({reason}); free space "
+        f"there or choose another place with spool_dir=... (FuturesExecutor)"
+    )
+    return SpoolError(msg)

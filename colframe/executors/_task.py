@@ -13,7 +13,14 @@ from typing import Any
 from uproot import KeyInFileError
 
 from .. import serialize
-from ..errors import MergeError, ProcessorOutputError, TreeNotFoundError, UnpicklableError
+from ..errors import (
+    FileChangedError,
+    MergeError,
+    ProcessorOutputError,
+    SpoolError,
+    TreeNotFoundError,
+    UnpicklableError,
+)
 from ..results import ChunkFailure
 from ..results import Err, Ok, Result
 
@@ -26,17 +33,27 @@ _PERMANENT = (
     IsADirectoryError,
     NotADirectoryError,
     TreeNotFoundError,
+    FileChangedError,  # the plan no longer fits the file: preprocess again
     KeyInFileError,  # a branch the processor reads is not in the file
     ProcessorOutputError,
     MergeError,
     UnpicklableError,
     MemoryError,
+    SpoolError,  # a full or unwritable spool directory: fix the place, then rerun
+    SystemExit,  # the processor called sys.exit(): it will again
 )
 
 
 def is_retryable(exc: BaseException) -> bool:
     """Whether another attempt might succeed (transient I/O, worker trouble)."""
     return not isinstance(exc, _PERMANENT)
+
+
+def _is_interrupt(exc: BaseException) -> bool:
+    # Ctrl-C stops the run; every other BaseException (sys.exit() in a processor,
+    # GeneratorExit, a library's own BaseException) is that chunk's failure, never
+    # an exit of the worker or, in-process, of the driver with its status
+    return isinstance(exc, KeyboardInterrupt)
 
 
 def execute(function, arg: Any, kind: str, store=None) -> Result:
@@ -51,7 +68,9 @@ def execute(function, arg: Any, kind: str, store=None) -> Result:
         value = function(arg)
         if store is not None:
             value = store.put(value)
-    except Exception as exc:
+    except BaseException as exc:
+        if _is_interrupt(exc):
+            raise
         retryable = kind != "merge" and is_retryable(exc)
         return Err(ChunkFailure.from_exception(exc, describe_arg(arg), kind, retryable))
     return Ok(value)
@@ -72,7 +91,9 @@ def execute_loaded(load: Callable[[], Callable], arg: Any, kind: str, store=None
     """
     try:
         function = load()
-    except Exception as exc:
+    except BaseException as exc:
+        if _is_interrupt(exc):
+            raise
         return Err(ChunkFailure.from_exception(exc, describe_arg(arg), kind, retryable=False))
     return execute(function, arg, kind, store)
 

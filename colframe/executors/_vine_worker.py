@@ -14,8 +14,8 @@ marker (or the failure record) travels back to the manager.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .. import serialize
@@ -59,7 +59,7 @@ def run(kind: str, keep: bool, arg: Any, inputs: int) -> Result:
     Never raises: failures come back as ``Err`` with their ChunkFailure.
     """
     if kind == "merge":
-        arg = [FileRef(os.path.abspath(input_name(i)), 0) for i in range(inputs)]
+        arg = [FileRef(str(Path(input_name(i)).resolve()), 0) for i in range(inputs)]
     return execute_loaded(_load_function, arg, kind, _SandboxStore() if keep else None)
 
 

@@ -13,20 +13,25 @@
 
 from __future__ import annotations
 
-import sys
+import asyncio
+import logging
 import uuid
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from .. import extras, serialize
-from ..errors import ExecutorError, WorkerDiedError
+from ..errors import ClusterConnectionError, ExecutorError, WorkerDiedError
 from ..results import ChunkFailure
 from ._base import Executor, Task, worker_count
 from ..results import Err, Ok, Result
+from ._ship import ShippedFunctions, pickle_arg
 from ._task import describe_arg, is_retryable
 
 __all__ = ["DaskExecutor", "DaskRef"]
+
+log = logging.getLogger(__name__)
 
 # merges free memory, so they go before chunks still waiting in the queue
 _PRIORITY = {"merge": 1}
@@ -63,6 +68,9 @@ class DaskExecutor(Executor):
         cluster: instead of a LocalCluster, a zero-argument callable returning a
             started dask cluster (e.g. a dask-jobqueue ``SLURMCluster``, see
             :mod:`colframe.config`); the executor connects to it and closes it in ``stop``.
+        connect_timeout: seconds to wait for the scheduler at ``client`` (an address) to
+            answer; an address that is unreachable, or answers another protocol (an HTTP
+            port), raises ClusterConnectionError naming it after this long.
 
     Raises ModuleNotFoundError with the install line when distributed is missing.
     """
@@ -79,6 +87,7 @@ class DaskExecutor(Executor):
         dashboard_address: str = ":8787",
         cluster_options: dict[str, Any] | None = None,
         cluster: Any = None,
+        connect_timeout: float = 30.0,
     ) -> None:
         super().__init__(retries=retries)
         distributed = extras.distributed()
@@ -97,7 +106,13 @@ class DaskExecutor(Executor):
                 f"DaskExecutor starts when client is None; size the cluster of {client!r} instead"
             )
             raise ExecutorError(msg)
+        if isinstance(connect_timeout, bool) or not (
+            isinstance(connect_timeout, int | float) and connect_timeout > 0
+        ):
+            msg = f"connect_timeout must be a positive number of seconds, got {connect_timeout!r}"
+            raise ExecutorError(msg)
         workers = worker_count(workers)
+        self.connect_timeout = connect_timeout
         self.client = client
         self.workers = workers
         self.dashboard_address = dashboard_address
@@ -106,7 +121,7 @@ class DaskExecutor(Executor):
         self._client = None
         self._cluster = None
         self._owns_client = False
-        self._shipped: dict[int, tuple[object, str]] = {}
+        self._shipped: ShippedFunctions[str] = ShippedFunctions(self._register_function)
         self._futures: weakref.WeakSet = weakref.WeakSet()
 
     # lifetime -------------------------------------------------------------
@@ -130,16 +145,21 @@ class DaskExecutor(Executor):
             self._client = self.client
         else:
             try:
+                if self._cluster is None:
+                    _probe(self.client, self.connect_timeout)
                 # the executor's own connection must not become dask's global scheduler
                 target = self.client if self._cluster is None else self._cluster
-                self._client = distributed.Client(target, set_as_default=False)
+                self._client = distributed.Client(
+                    target, set_as_default=False, timeout=self.connect_timeout
+                )
             except BaseException:
                 if self._cluster is not None:  # a cluster started here: never leave it running
                     self._cluster.close()
                     self._cluster = None
                 raise
             self._owns_client = True
-        print(f"colframe: dask dashboard at {self._client.dashboard_link}", file=sys.stderr)
+        # shown by the progress display (status=True) or the application's logging
+        log.info("dask dashboard at %s", self._client.dashboard_link)
 
     def stop(self, abort: bool = False) -> None:
         client, self._client = self._client, None
@@ -168,7 +188,7 @@ class DaskExecutor(Executor):
         leftovers = [future for future in self._futures if future.status != "cancelled"]
         if leftovers:
             client.cancel(leftovers)
-        for _, name in self._shipped.values():
+        for name in self._shipped:
             client.unregister_worker_plugin(name)
 
     @property
@@ -189,31 +209,32 @@ class DaskExecutor(Executor):
             raise ExecutorError(msg)
         return self._client
 
-    def _ship(self, function) -> str:
-        entry = self._shipped.get(id(function))
-        if entry is None:
-            from ._dask_worker import ShippedFunction
+    def _register_function(self, function, index: int) -> str:
+        from ._dask_worker import ShippedFunction
 
-            name = f"colframe-function-{uuid.uuid4().hex[:12]}"
-            self._client.register_plugin(ShippedFunction(serialize.dumps(function)), name=name)
-            entry = self._shipped[id(function)] = (function, name)
-        return entry[1]
+        name = f"colframe-function-{uuid.uuid4().hex[:12]}"
+        self._client.register_plugin(ShippedFunction(serialize.dumps(function)), name=name)
+        return name
 
     def _launch(self, task: Task) -> None:
         from ._dask_worker import run_task
 
         client = self._require_client()
-        arg = task.arg
+        arg, pickled = task.arg, False
         if isinstance(arg, list):
             # a merge: its refs go as futures, which dask resolves on the worker to the
             # Kept outputs themselves (moved between workers only when needed)
             arg = [item.future if isinstance(item, DaskRef) else item for item in arg]
+        else:
+            # pickled here, where an argument that cannot be is one clear error
+            arg, pickled = pickle_arg(arg), True
         future = client.submit(
             run_task,
-            self._ship(task.function),
+            self._shipped(task.function),
             arg,
             task.kind,
             task.keep,
+            pickled,
             key=f"colframe-{task.kind}-{uuid.uuid4().hex}",
             priority=_PRIORITY.get(task.kind, 0),
             retries=0,
@@ -329,3 +350,36 @@ def _task_info():
         }
 
     return task_info
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Ask the scheduler at ``address`` who it is, within ``timeout`` seconds.
+
+    ``distributed.Client`` waits forever for the handshake of a port that
+    answers another protocol (an HTTP server): ask first, in a thread of its own
+    (the caller may be inside an event loop, e.g. Jupyter's), and give up in time.
+    """
+    from distributed.core import rpc
+
+    async def identity() -> dict:
+        async with rpc(address, timeout=timeout) as scheduler:
+            return await scheduler.identity()
+
+    async def ask() -> dict:
+        return await asyncio.wait_for(identity(), timeout)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="colframe-dask-probe") as pool:
+        try:
+            answer = pool.submit(asyncio.run, ask()).result()
+        except Exception as exc:  # unreachable, refused, timed out, not a dask address
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        else:
+            if isinstance(answer, dict) and answer.get("type") == "Scheduler":
+                return
+            reason = f"it answered as {answer.get('type') if isinstance(answer, dict) else answer!r}"
+    msg = (
+        f"no dask scheduler answered at {address} within {timeout:g} s ({reason}); check the "
+        f"address and port (a scheduler listens on tcp://host:8786 by default, its dashboard "
+        f"is HTTP), or raise DaskExecutor(connect_timeout=...)"
+    )
+    raise ClusterConnectionError(msg)

@@ -3,18 +3,25 @@
 - The function (the processor with its work wrapper) is written once to a spool
   file and read once per worker process, not shipped with every chunk.
 - Outputs stay in spool files; merge tasks run in the workers and only the
-  final result is read by the driver.
-- A worker that dies (segfault, OOM kill) breaks the pool: the pool is rebuilt
-  and the tasks it held are resubmitted, counted as retries.
+  final result is read by the driver. A spool directory that is full or
+  unwritable is a :class:`~colframe.errors.SpoolError`, never a bad input file.
+- A worker that dies (segfault, OOM kill, ``os._exit``) breaks the pool: the
+  pool is rebuilt, the task that was running on the dead worker fails (and is
+  retried), and the other tasks the pool held are resubmitted without counting
+  an attempt. Each worker notes which task it is running in a file of the spool
+  (``running/<pid>``), so the driver knows whom to blame.
 - Workers exit when the driver dies (even by SIGKILL), instead of lingering
-  as orphans blocked on a queue nobody writes to.
+  as orphans blocked on a queue nobody writes to; SIGTERM to the driver removes
+  the spool before the driver dies.
 """
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -22,14 +29,15 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 from .. import serialize
 from ..errors import ExecutorError, WorkerDiedError
-from ..results import ChunkFailure
+from ..results import ChunkFailure, Err, Result
 from ._base import Executor, Task, worker_count
-from ..results import Err, Result
-from ._store import FileStore
-from ._task import execute_shipped
+from ._ship import ShippedFunctions, pickle_arg
+from ._store import FileStore, spool_error
+from ._task import describe_arg, execute_shipped
 
 __all__ = ["FuturesExecutor"]
 
@@ -38,11 +46,14 @@ def _noop() -> int:
     return os.getpid()
 
 
-def _exit_with_parent() -> None:
-    """Worker initializer: exit as soon as the process that started this worker is gone.
+def _worker_init() -> None:
+    """Worker initializer: default SIGTERM, and exit as soon as the driver is gone.
 
-    That is the driver (fork, spawn) or the forkserver, which exits with the driver.
+    A forked worker inherits the driver's SIGTERM handler (colframe's or the
+    user's); a worker must simply die when the pool terminates it. The parent
+    is the driver (fork, spawn) or the forkserver, which exits with the driver.
     """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     parent = os.getppid()
 
     def watch() -> None:
@@ -51,6 +62,23 @@ def _exit_with_parent() -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="colframe-driver-watch", daemon=True).start()
+
+
+def _run(path: str, payload: bytes, kind: str, store, running: str, token: str) -> Result:
+    """Worker side of a task: note ``token`` as running on this process, run, clear the note."""
+    note = os.path.join(running, str(os.getpid()))
+    with open(note, "w") as stream:
+        stream.write(token)
+    try:
+        arg = serialize.loads(payload)
+    except Exception as exc:  # e.g. a class the worker cannot import
+        item = "a task argument that cannot be unpickled on the worker"
+        return Err(ChunkFailure.from_exception(exc, item, kind, retryable=False))
+    try:
+        return execute_shipped(path, arg, kind, store)
+    finally:
+        with open(note, "w"):
+            pass  # idle: a death from now on is no task's fault
 
 
 class FuturesExecutor(Executor):
@@ -82,82 +110,192 @@ class FuturesExecutor(Executor):
         self.mp_context = mp_context or default
         self._pool: ProcessPoolExecutor | None = None
         self._spool: Path | None = None
-        self._shipped: dict[int, tuple[object, str]] = {}
+        self._shipped: ShippedFunctions[str] = ShippedFunctions(self._write_function)
+        self._tokens = itertools.count()
+        # per pool generation: its worker processes, then the tokens blamed for its death
+        self._generation = 0
+        self._processes: dict[int, dict[int, Any]] = {}
+        self._blamed: dict[int, set[str]] = {}
+        self._sigterm: Any = None
+        self._driver = os.getpid()
         self.worker_deaths = 0
 
     # lifetime -------------------------------------------------------------
     def start(self) -> None:
-        self._spool = Path(tempfile.mkdtemp(prefix="colframe-", dir=self.spool_dir))
+        try:
+            self._spool = Path(tempfile.mkdtemp(prefix="colframe-", dir=self.spool_dir))
+            (self._spool / "running").mkdir()
+        except OSError as exc:
+            error = spool_error(str(self.spool_dir or tempfile.gettempdir()), exc)
+        else:
+            error = None
+        if error is not None:
+            raise error  # outside the except: a local resource failure, not an OSError
+        self._catch_sigterm()
         self._new_pool()
 
     def _new_pool(self) -> None:
         context = multiprocessing.get_context(self.mp_context)
-        self._pool = ProcessPoolExecutor(
-            self.workers, mp_context=context, initializer=_exit_with_parent
-        )
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_init)
         # start every worker now, before progress bars and timers begin
         for future in [self._pool.submit(_noop) for _ in range(self.workers)]:
             future.result()
+        self._generation += 1
+        self._processes[self._generation] = dict(self._pool._processes)
 
     def stop(self, abort: bool = False) -> None:
         pool, self._pool = self._pool, None
-        if pool is not None:
-            if abort:
-                # a stopped run must not leave workers computing chunks nobody will read
-                for process in list(getattr(pool, "_processes", {}).values()):
-                    process.terminate()
-            pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            if pool is not None:
+                if abort:
+                    # a stopped run must not leave workers computing chunks nobody will read
+                    for process in list(getattr(pool, "_processes", {}).values()):
+                        process.terminate()
+                pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            self._remove_spool()
+            self._release_sigterm()
+            self._shipped.clear()
+            self._processes.clear()
+            self._blamed.clear()
+
+    def _remove_spool(self) -> None:
         if self._spool is not None:
             shutil.rmtree(self._spool, ignore_errors=True)
             self._spool = None
-        self._shipped.clear()
+
+    # SIGTERM: SIGINT unwinds through `with executor:` (KeyboardInterrupt); SIGTERM's
+    # default action ends the driver at once and would leave the spool behind
+    def _catch_sigterm(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may set handlers; the default then stays
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous is signal.SIG_IGN or previous is None:
+            return  # SIGTERM is ignored, or set outside Python: nothing to do or to undo
+        self._sigterm = previous
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _release_sigterm(self) -> None:
+        previous, self._sigterm = self._sigterm, None
+        if previous is not None and signal.getsignal(signal.SIGTERM) == self._on_sigterm:
+            signal.signal(signal.SIGTERM, previous)
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        previous = self._sigterm
+        if os.getpid() != self._driver or previous is None:
+            return  # a worker forked before its initializer ran: the pool stops it
+        if callable(previous):
+            # your handler decides: if it raises (sys.exit), `with executor:` cleans up
+            previous(signum, frame)
+            return
+        for processes in self._processes.values():
+            for process in processes.values():
+                process.terminate()  # no worker writes into the spool once it is gone
+        self._remove_spool()
+        self._release_sigterm()
+        os.kill(os.getpid(), signal.SIGTERM)  # the default action, now that nothing is left
 
     @property
     def slots(self) -> int:
         return self.workers
 
     # tasks ----------------------------------------------------------------
-    def _function_path(self, function) -> str:
-        entry = self._shipped.get(id(function))
-        if entry is None:
-            path = str(self._spool / f"function-{len(self._shipped)}.pkl.lz4")
+    def _write_function(self, function, index: int) -> str:
+        path = str(self._spool / f"function-{index}.pkl.lz4")
+        try:
             serialize.dump(function, path)
-            entry = self._shipped[id(function)] = (function, path)
-        return entry[1]
+        except OSError as exc:
+            error = spool_error(str(self._spool), exc)
+        else:
+            return path
+        raise error
 
     def _launch(self, task: Task) -> None:
         if self._pool is None:
             msg = "FuturesExecutor is not started: use it inside `with executor:` or a Runner"
             raise ExecutorError(msg)
+        if task.handle is None:
+            task.handle = (None, 0, "", pickle_arg(task.arg))  # pickled once, for every attempt
+        payload = task.handle[3]
         store = FileStore(str(self._spool)) if task.keep else None
-        path = self._function_path(task.function)
-        future = self._pool.submit(execute_shipped, path, task.arg, task.kind, store)
-        task.handle = (future, self._pool)
+        token = str(next(self._tokens))
+        running = str(self._spool / "running")
+        path = self._shipped(task.function)
+        future = self._pool.submit(_run, path, payload, task.kind, store, running, token)
+        task.handle = (future, self._generation, token, payload)
 
     def _collect(self, tasks: list[Task], timeout: float | None) -> list[tuple[Task, Result]]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            finished = self._collect_once(tasks, left)
+            if finished or (deadline is not None and time.monotonic() >= deadline):
+                return finished
+
+    def _collect_once(self, tasks: list[Task], timeout: float | None) -> list[tuple[Task, Result]]:
         by_future = {task.handle[0]: task for task in tasks}
         done, _ = wait(by_future, timeout=timeout, return_when=FIRST_COMPLETED)
         finished = []
         for future in done:
             task = by_future[future]
+            _, generation, token, _ = task.handle
             try:
                 finished.append((task, future.result()))
             except BrokenProcessPool as exc:
-                self._replace_broken_pool(task.handle[1])
-                error = WorkerDiedError(
-                    f"a worker process died while running this task ({exc}); likely a crash "
-                    f"(segfault) or the kernel's out-of-memory killer"
-                )
-                failure = ChunkFailure.from_exception(error, task.arg, task.kind, retryable=True)
+                if token in self._autopsy(generation):
+                    finished.append((task, Err(self._died(task, exc))))
+                else:
+                    self._launch(task)  # an innocent bystander of another task's crash
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - the pool failed to run or return it
+                failure = ChunkFailure.from_exception(exc, describe_arg(task.arg), task.kind, True)
                 finished.append((task, Err(failure)))
         return finished
 
-    def _replace_broken_pool(self, broken: ProcessPoolExecutor) -> None:
-        if broken is not self._pool:
-            return  # already replaced while handling another task of the same pool
-        self.worker_deaths += 1
-        broken.shutdown(wait=False, cancel_futures=True)
-        self._new_pool()
+    def _autopsy(self, generation: int) -> set[str]:
+        """The tokens of the tasks that were running on the dead worker(s) of pool ``generation``."""
+        blamed = self._blamed.get(generation)
+        if blamed is not None:
+            return blamed
+        broken = self._pool
+        if generation == self._generation and broken is not None:
+            # the pool terminates its other workers (SIGTERM): wait, so every exit code is known
+            broken.shutdown(wait=True, cancel_futures=True)
+            self.worker_deaths += 1
+            processes = self._processes.pop(generation, {})
+            running = {pid: self._running(pid) for pid in processes}
+            dead = [
+                pid
+                for pid, process in processes.items()
+                if process.exitcode is not None and process.exitcode != -signal.SIGTERM
+            ]
+            blamed = {running[pid] for pid in dead if running[pid]}
+            if not blamed:
+                # no death but the pool's own SIGTERMs (the culprit was SIGTERMed too, or
+                # a result could not be read): every task that was running takes an attempt
+                blamed = {token for token in running.values() if token}
+            self._new_pool()
+        self._blamed[generation] = blamed or set()
+        return self._blamed[generation]
+
+    def _running(self, pid: int) -> str:
+        note = self._spool / "running" / str(pid)
+        try:
+            token = note.read_text()
+        except FileNotFoundError:
+            return ""
+        note.unlink()
+        return token
+
+    @staticmethod
+    def _died(task: Task, exc: BrokenProcessPool) -> ChunkFailure:
+        error = WorkerDiedError(
+            f"the worker process running this task died ({exc}); likely a crash (segfault, "
+            f"os._exit) or the kernel's out-of-memory killer; run this chunk alone with "
+            f"IterativeExecutor to see the real error"
+        )
+        return ChunkFailure.from_exception(error, describe_arg(task.arg), task.kind, True)
 
     def __repr__(self) -> str:
         return f"FuturesExecutor(workers={self.workers}, retries={self.retries})"

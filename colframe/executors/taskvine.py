@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -170,7 +171,9 @@ class TaskVineExecutor(Executor):
         self._library: str | None = None
         self._env_file: Any = None
         self._functions: dict[int, tuple[Any, Any]] = {}
-        self._vine_tasks: dict[int, tuple[Task, Any, Any]] = {}  # vine id -> (task, vine task, temp)
+        self._vine_tasks: dict[
+            int, tuple[Task, Any, Any]
+        ] = {}  # vine id -> (task, vine task, temp)
         self._finished: dict[int, Result] = {}  # vine ids finished but not yet asked for
         self._splits: dict[int, _Split] = {}  # id(internal task) -> the split it belongs to
         self._staging: Path | None = None
@@ -313,9 +316,10 @@ class TaskVineExecutor(Executor):
             path = self._staging / f"function-{len(self._functions)}.pkl.lz4"
             serialize.dump(function, str(path))
             # cached on each worker for the whole run: shipped once per worker
-            entry = self._functions[id(function)] = (function, self._manager.declare_file(
-                str(path), cache=True
-            ))
+            entry = self._functions[id(function)] = (
+                function,
+                self._manager.declare_file(str(path), cache=True),
+            )
         return entry[1]
 
     def _launch(self, task: Task) -> None:
@@ -356,13 +360,17 @@ class TaskVineExecutor(Executor):
         wanted = {task.handle: task for task in tasks}
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            finished = [(wanted[i], self._finished.pop(i)) for i in list(wanted) if i in self._finished]
+            finished = [
+                (wanted[i], self._finished.pop(i)) for i in list(wanted) if i in self._finished
+            ]
             if finished:
                 return finished
             remaining = 1 if deadline is None else max(0, int(deadline - time.monotonic()))
             self._pump(min(1, remaining))  # TaskVine waits in whole seconds
-            if deadline is not None and time.monotonic() >= deadline and not any(
-                i in self._finished for i in wanted
+            if (
+                deadline is not None
+                and time.monotonic() >= deadline
+                and not any(i in self._finished for i in wanted)
             ):
                 return []
 
@@ -398,7 +406,7 @@ class TaskVineExecutor(Executor):
         if vt.successful():
             try:
                 value = vt.output
-            except Exception:  # output file missing or unreadable: a failed task, see below
+            except Exception:  # noqa: BLE001 (an output that cannot be read is a failed task, below)
                 value = None
         if isinstance(value, Ok | Err):
             if isinstance(value, Ok) and task.keep and isinstance(value.value, Stored):
@@ -426,10 +434,9 @@ class TaskVineExecutor(Executor):
     def _account(self, vt, kind: str) -> None:
         host = vt.addrport or vt.hostname or "?"
         self.tasks_per_worker[host] = self.tasks_per_worker.get(host, 0) + 1
-        try:
+        # metrics vary between cctools releases: never fail a run on them
+        with contextlib.suppress(Exception):
             self.bytes_transferred += int(vt.get_metric("bytes_transferred") or 0)
-        except Exception:  # metrics vary between cctools releases; never fail a run on them
-            pass
         if self.mode == "tasks":
             measured = vt.resources_measured
             memory = getattr(measured, "memory", None) if measured is not None else None
@@ -502,7 +509,9 @@ class TaskVineExecutor(Executor):
                 self._returned(vt)
                 continue
             if not vt.successful():
-                msg = f"TaskVine could not bring a partial output back from the workers: {vt.result}"
+                msg = (
+                    f"TaskVine could not bring a partial output back from the workers: {vt.result}"
+                )
                 raise TaskEngineError(msg)
             try:
                 return serialize.load(str(path))
@@ -610,8 +619,8 @@ def local_workers(
         with local_workers(m, 2):
             result = hist.compute(scheduler=m.get)
     """
-    workers = LocalWorkers("vine_worker", "localhost", manager.port, count, cores=cores,
-                           memory=memory, disk=disk)
+    workers = LocalWorkers(
+        "vine_worker", "localhost", manager.port, count, cores=cores, memory=memory, disk=disk
+    )
     with workers:
         yield workers
-
