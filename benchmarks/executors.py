@@ -119,7 +119,7 @@ def _query_rows(query, runners, client, fileset, args) -> list[list]:
     if query == "q1":
         import dask
 
-        from colframe.dask import apply_to_fileset
+        from colframe.dask_awkward import apply_to_fileset
 
         with timed() as t:
             lazy = apply_to_fileset(

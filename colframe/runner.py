@@ -15,7 +15,7 @@ from .executors._base import Executor, get_executor
 from .results import Err
 from .executors.iterative import IterativeExecutor
 from .fileset import Dataset, FileSpec, is_count, normalize_fileset
-from .plan import FileMeta, files_to_preprocess, make_work_items
+from .plan import FileMeta, WorkItem, files_to_preprocess, make_work_items
 from .preprocess import MetadataCache
 from .progress import make_progress
 from .report import RunReport
@@ -137,6 +137,20 @@ class Runner:
             out = replaced if replaced is not None else out
         report.wall_seconds["postprocess"] = time.perf_counter() - tic
         return (out, report) if self.savemetrics else out
+
+    def plan(self, fileset: Any, treename: str | None = None) -> tuple[list[WorkItem], RunReport]:
+        """The chunks a call on ``fileset`` would process, preprocessed as a call does; no processing.
+
+        Returns ``(work_items, report)``, the report holding the datasets, file counts
+        and skipped files. :func:`colframe.dask_awkward.apply_to_fileset` builds its
+        partitions from these chunks. Raises ChunkError for an unreadable file that
+        ``skipbadfiles`` does not cover.
+        """
+        datasets = normalize_fileset(fileset, treename)
+        report = RunReport(executor=repr(self.executor), datasets=datasets)
+        with make_progress(self.status) as progress, self.executor:
+            metas = self._preprocess(datasets, report, progress)
+        return make_work_items(datasets, metas, self.chunksize, self.maxchunks), report
 
     # phases -----------------------------------------------------------------
     def _preprocess(self, datasets: list[Dataset], report: RunReport, progress) -> dict:

@@ -1,4 +1,4 @@
-"""colframe.dask.apply_to_fileset: dask-awkward collections equal to the Runner's output."""
+"""colframe.dask_awkward.apply_to_fileset: dask-awkward collections equal to the Runner's output."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from _processors import MuonHists
 from conftest import shared_file
 
 import colframe
-from colframe.dask import apply_to_fileset
+from colframe.dask_awkward import apply_to_fileset
 from colframe.errors import ChunkError
 from colframe.fileset import normalize_fileset
 from colframe.plan import make_work_items
@@ -109,3 +109,15 @@ def test_missing_dask_awkward_gives_install_line(generated, monkeypatch):
     monkeypatch.setitem(sys.modules, "dask_awkward", None)
     with pytest.raises(ModuleNotFoundError, match='pip install "dask-awkward=='):
         apply_to_fileset(MuonHists(dask=True), {"d": [str(generated[0])]})
+
+
+def test_skipbadfiles_leaves_unreadable_files_out(generated, tmp_path, caplog):
+    missing = str(tmp_path / "missing.root")
+    fileset = {"d": [str(generated[0]), missing], "gone": [missing]}
+    out = apply_to_fileset(MuonHists(dask=True), fileset, chunksize=2_000, skipbadfiles=True)
+    assert sorted(out) == ["d"]  # no file of "gone" could be read
+    (computed,) = dask.compute(out, scheduler="sync")
+    assert_same(_unnest(computed), _runner_output({"d": [str(generated[0])]}, 2_000))
+    skipped = [r.getMessage() for r in caplog.records if "skipped (skipbadfiles)" in r.getMessage()]
+    assert len(skipped) == 1  # one file, preprocessed once for both datasets
+    assert "missing.root" in skipped[0]
