@@ -14,6 +14,8 @@ import logging
 from types import TracebackType
 from typing import Any, Protocol
 
+from rich.progress import TaskID
+
 __all__ = ["NoProgress", "Progress", "RichProgress", "make_progress"]
 
 
@@ -119,18 +121,18 @@ class RichProgress:
         return bar
 
     def advance(self, bar: int, amount: float = 1) -> None:
-        self._progress.advance(bar, amount)
+        self._progress.advance(TaskID(bar), amount)
         self._collapse_if_done(bar)
 
     def update_total(self, bar: int, total: float) -> None:
-        self._progress.update(bar, total=total)
+        self._progress.update(TaskID(bar), total=total)
         self._collapse_if_done(bar)
 
     def _collapse_if_done(self, bar: int) -> None:
         task = next((t for t in self._progress.tasks if t.id == bar), None)
         if task is None or task.total is None or task.completed < task.total:
             return
-        self._progress.remove_task(bar)
+        self._progress.remove_task(TaskID(bar))
         if not self.console.is_terminal and task.total:  # a log: one line per phase, no bar
             elapsed = task.finished_time or task.elapsed or 0.0
             done = f"{int(task.completed):,}/{int(task.total):,} {task.fields['unit']}"

@@ -121,7 +121,7 @@ def _flat(dense: np.ndarray, spec: BlockSpec) -> np.ndarray:
 def _filled(dense: np.ndarray, spec: BlockSpec) -> np.ndarray:
     """Per flat bin: True where any field is non-zero (variance counts too)."""
     flat = _flat(dense, spec)
-    return flat.any(axis=1) if spec.weighted else flat
+    return np.asarray(flat.any(axis=1)) if spec.weighted else flat
 
 
 def _coo(dense: np.ndarray, spec: BlockSpec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -105,7 +105,7 @@ def from_hist(cls: type, h: bh.Histogram) -> Any:
         metadata=h.__dict__.get("metadata"),
     )
     sh._variance_known = h.__dict__.get("_variance_known", True)
-    view = np.asarray(h.view(flow=True))
+    view: Any = np.asarray(h.view(flow=True))  # a record array for Weight storage
     dense_pos = sh._dense_pos
     mask = (view["value"] != 0) | (view["variance"] != 0) if sh._spec.weighted else view != 0
     # Which category combinations hold anything: reduce over the dense axes only.

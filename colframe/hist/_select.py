@@ -61,14 +61,14 @@ def _value(cat: CatAxis, sel: Any) -> Any:
 
 def _dense_apply(spec: BlockSpec, dense_axes: tuple[Any, ...], storage: type, sel: dict[str, Any]):
     """New dense axes, spec and a block->block function for a dense-axis selection."""
-    empty = hist.Hist(*dense_axes, storage=storage())[sel]
+    empty = hist.Hist(*dense_axes, storage=storage())[sel]  # type: ignore[index]
     new_axes = tuple(empty.axes) if isinstance(empty, bh.Histogram) else ()
     new_spec = BlockSpec.for_axes(new_axes, storage)
 
     def apply(block: Any) -> Any:
         h = hist.Hist(*dense_axes, storage=storage())
         _blocks.write_view(np.asarray(h.view(flow=True)), _blocks.densify(block, spec))
-        r = h[sel]
+        r: Any = h[sel]  # type: ignore[index]  # a dict by axis name is a valid UHI index
         if isinstance(r, bh.Histogram):
             out = _blocks.read_view(r.view(flow=True))
         elif spec.weighted:

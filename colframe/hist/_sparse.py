@@ -234,5 +234,5 @@ class SparseHist:
     to_hist = _convert.to_hist
     to_chunked = _convert.to_chunked
     to_uhi = _convert.to_uhi
-    from_hist = classmethod(_convert.from_hist)
-    from_chunked = classmethod(_convert.from_chunked)
+    from_hist: classmethod[Any, Any, Any] = classmethod(_convert.from_hist)
+    from_chunked: classmethod[Any, Any, Any] = classmethod(_convert.from_chunked)

@@ -48,7 +48,7 @@ def reduce_hist(h: bh.Histogram) -> Any:
     spec = BlockSpec.for_axes(axes, storage_type)
     view = np.asarray(h.view(flow=True))
     # boost stores column-major; an F-order ravel walks memory without copying.
-    flat = view.ravel(order="F")
+    flat: np.ndarray = view.ravel(order="F")
     if spec.weighted:
         flat = flat.view(np.float64).reshape(-1, 2)
     block = _blocks.wire_block(flat, spec)
@@ -117,7 +117,7 @@ def reduce_sparse(sh: Any) -> tuple[Any, ...]:
 
 def rebuild_sparse(
     version: int,
-    cls: type,
+    cls: Any,
     axes: tuple[Any, ...],
     storage_type: type,
     meta: dict[str, Any],
