@@ -15,7 +15,8 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from .preprocess import open_tree
+from .plan import WorkItem
+from .preprocess import check_planned, open_tree
 
 __all__ = ["OpenFiles"]
 
@@ -41,19 +42,28 @@ class OpenFiles:
             _close_all(cache)
         return mine
 
-    def get(self, path: str, treename: str, options: dict[str, Any]) -> tuple[Any, Any]:
-        """``(file, tree)`` for ``path``, opened with ``options`` unless this thread has it open."""
+    def get(
+        self, path: str, treename: str, options: dict[str, Any], planned: WorkItem | None = None
+    ) -> tuple[Any, Any]:
+        """``(file, tree)`` for ``path``, opened with ``options`` unless this thread has it open.
+
+        With ``planned``, raises FileChangedError unless the file is the one that
+        chunk was planned on (UUID and entry count; see :func:`check_planned`).
+        """
         files = self._mine()
         key = (path, treename)
         if key in files:
             files.move_to_end(key)
-            return files[key]
-        # no array cache: chunks of a file never read the same entries twice
-        opened = open_tree(path, treename, **{"array_cache": None, **options})
-        files[key] = opened
-        while len(files) > self.size:
-            _, (file, _) = files.popitem(last=False)
-            file.close()
+            opened = files[key]
+        else:
+            # no array cache: chunks of a file never read the same entries twice
+            opened = open_tree(path, treename, **{"array_cache": None, **options})
+            files[key] = opened
+            while len(files) > self.size:
+                _, (file, _) = files.popitem(last=False)
+                file.close()
+        if planned is not None:
+            check_planned(planned, *opened)
         return opened
 
     def discard(self, path: str, treename: str) -> None:

@@ -157,7 +157,7 @@ class ProcessChunk:
 
         tic, cpu = time.perf_counter(), time.process_time()
         # this thread's own file: the difference below counts this chunk's reads only
-        file, _ = self._files.get(item.filename, item.treename, self.uproot_options)
+        file, _ = self._files.get(item.filename, item.treename, self.uproot_options, item)
         bytes_before = file.file.source.num_requested_bytes
         access_log: list = []
         events = NanoEventsFactory.from_root(

@@ -56,9 +56,24 @@ class _CanonicalPickler(cloudpickle.Pickler):
     on insertion (``{"year": 2018, "xsec": 1.0}`` equals its reordering); a key
     or fingerprint that changed from one run to the next would never resume.
     The C pickler writes sets and dicts before any reducer hook sees them;
-    ``persistent_id`` is the one hook it consults for every object. The bytes
-    are hashed, never loaded.
+    ``persistent_id`` is the one hook it consults for every object.
+
+    Classes that cloudpickle pickles by value (defined in ``__main__``: a script
+    or a notebook) carry a random id per process; they are written as their
+    name and code instead (:func:`_class_code`). The bytes are hashed, never loaded.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._classes_seen: set[type] = set()
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, type) and not _pickled_by_reference(obj):
+            if obj in self._classes_seen:  # its own methods refer to it: name it only
+                return _by_value_class, (obj.__module__, obj.__qualname__)
+            self._classes_seen.add(obj)
+            return _by_value_class, (obj.__module__, obj.__qualname__, *_class_code(obj))
+        return super().reducer_override(obj)
 
     def persistent_id(self, obj: Any) -> Any:
         if type(obj) in (set, frozenset):
@@ -73,6 +88,30 @@ def _sorted(items: Iterable[Any]) -> tuple:
         return tuple(sorted(items))
     except TypeError:
         return tuple(sorted(items, key=repr))
+
+
+def _pickled_by_reference(cls: type) -> bool:
+    try:
+        from cloudpickle.cloudpickle import _should_pickle_by_reference
+    except ImportError:  # a cloudpickle without it: classes of __main__ go by value
+        return cls.__module__ != "__main__"
+    return _should_pickle_by_reference(cls)
+
+
+def _by_value_class(*identity: Any) -> None:
+    """Stands for a class in fingerprint bytes (which are hashed, never loaded)."""
+
+
+def _class_code(cls: type) -> tuple:
+    """What defines ``cls`` besides its name: its source, or (in a notebook, where there
+    is none) its bases and own attributes, methods pickled by value with their code."""
+    try:
+        return (inspect.getsource(cls),)
+    except (OSError, TypeError):
+        # _abc_impl: ABCMeta's per-process cache of subclasses, not code
+        skip = {"__dict__", "__weakref__", "__module__", "__qualname__", "__doc__", "_abc_impl"}
+        own = {name: value for name, value in vars(cls).items() if name not in skip}
+        return (cls.__bases__, own)
 
 
 def _canonical_bytes(obj: Any) -> bytes:

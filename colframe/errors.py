@@ -13,10 +13,15 @@ __all__ = [
     "ColframeError",
     "EnvError",
     "ExecutorError",
+    "FileChangedError",
     "FilesetError",
     "MergeError",
+    "MissingProtocolError",
+    "OutputPathError",
+    "ProcessorError",
     "NoWorkersError",
     "ProcessorOutputError",
+    "SavedOutputError",
     "ResourceExhaustedError",
     "TaskEngineError",
     "TreeNotFoundError",
@@ -114,3 +119,27 @@ class ResourceExhaustedError(TaskEngineError):
 
 class NoWorkersError(ColframeError, TimeoutError):
     """No worker connected to the manager in time; the message gives the command to start one."""
+
+
+class ProcessorError(ColframeError, TypeError):
+    """What was given as the processor is not one (None, no ``process``, needs arguments)."""
+
+
+class FileChangedError(ColframeError):
+    """A file is not the one planned: its UUID or entry count differs from its preprocessing.
+
+    Not an OSError: ``skipbadfiles`` must not silently skip a plan that no longer
+    fits its input; the fix is to preprocess again (clear the metadata cache).
+    """
+
+
+class MissingProtocolError(ColframeError, ImportError):
+    """A file's URL needs a protocol (``root://``, ``s3://``) that no installed package reads."""
+
+
+class OutputPathError(ColframeError):
+    """The path an output is to be written to cannot be written (checked before the run)."""
+
+
+class SavedOutputError(ColframeError):
+    """A file given as a saved colframe output is not one (or cannot be read)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import json
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,15 @@ from typing import Any
 
 from .errors import FilesetError
 
-__all__ = ["RESERVED_METADATA", "Dataset", "FileSpec", "Preprocessed", "normalize_fileset"]
+__all__ = [
+    "RESERVED_METADATA",
+    "Dataset",
+    "FileSpec",
+    "Preprocessed",
+    "canonical_location",
+    "is_count",
+    "normalize_fileset",
+]
 
 RESERVED_METADATA = frozenset(
     {
@@ -201,17 +210,34 @@ def _files(
     if not result:
         msg = f"dataset {name!r} has no files"
         raise FilesetError(msg)
-    seen: set[tuple[str, str]] = set()
+    seen: dict[tuple[str, str], str] = {}
     for spec in result:
-        key = (spec.path, spec.treename)
+        key = (canonical_location(spec.path), spec.treename)
         if key in seen:
+            also = "" if seen[key] == spec.path else f" (also as {seen[key]!r})"
             msg = (
                 f"dataset {name!r}: file {spec.path!r} (tree {spec.treename!r}) is listed "
-                f"twice; its events would be counted twice"
+                f"twice{also}; its events would be counted twice"
             )
             raise FilesetError(msg)
-        seen.add(key)
+        seen[key] = spec.path
     return result, preprocessed
+
+
+def canonical_location(path: str) -> str:
+    """One spelling per file: local paths (and ``file://`` URLs) absolute, with symlinks,
+    ``//`` and ``..`` resolved; other URLs as given (their server decides what they name).
+
+    Files reached through different URLs are told apart by their ROOT UUID once
+    preprocessed (see :func:`colframe.plan.make_work_items`).
+    """
+    if "://" in path and not path.startswith("file://"):
+        return path
+    local = path.removeprefix("file://")
+    try:
+        return os.path.realpath(local)
+    except (OSError, ValueError):  # a NUL in the path: the open reports it
+        return local
 
 
 def _preprocessed(where: str, entry: Mapping) -> Preprocessed:
@@ -225,6 +251,7 @@ def _preprocessed(where: str, entry: Mapping) -> Preprocessed:
         msg = f"{where}: 'num_entries' must be an integer >= 0, got {num_entries!r}"
         raise FilesetError(msg)
     steps = entry.get("steps")
+    num_entries = None if num_entries is None else int(num_entries)
     return Preprocessed(None if steps is None else _steps(where, steps), uuid, num_entries)
 
 
@@ -244,7 +271,7 @@ def _steps(where: str, steps: Any) -> tuple[tuple[int, int], ...]:
         ):
             msg = f"{where}: {usage} with 0 <= start <= stop, got the step {step!r}"
             raise FilesetError(msg)
-        ranges.append((step[0], step[1]))
+        ranges.append((int(step[0]), int(step[1])))
     ranges.sort()
     for (start, stop), (next_start, next_stop) in itertools.pairwise(ranges):
         if next_start < stop:
@@ -257,8 +284,9 @@ def _steps(where: str, steps: Any) -> tuple[tuple[int, int], ...]:
 
 
 def is_count(value: Any, minimum: int = 0) -> bool:
-    """Whether ``value`` is an int (not a bool) of at least ``minimum``."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+    """Whether ``value`` is an integer (``int``, ``numpy.int64``, ...; not a bool) >= ``minimum``."""
+    integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    return integral and type(value).__name__ != "bool_" and value >= minimum
 
 
 def _path(name: str, path: Any) -> str:

@@ -7,14 +7,23 @@ what checkpoints and failure reports key on.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import FilesetError
-from .fileset import Dataset, FileSpec, Preprocessed, is_count
+from .fileset import Dataset, FileSpec, Preprocessed, canonical_location, is_count
 
-__all__ = ["FileMeta", "WorkItem", "chunk_ranges", "files_to_preprocess", "make_work_items"]
+__all__ = [
+    "FileMeta",
+    "WorkItem",
+    "check_chunksize",
+    "check_maxchunks",
+    "chunk_ranges",
+    "files_to_preprocess",
+    "make_work_items",
+]
 
 
 @dataclass(frozen=True)
@@ -31,7 +40,9 @@ class FileMeta:
 class WorkItem:
     """One chunk of one file: the unit of work executors run.
 
-    Equality and hashing ignore ``usermeta`` (as coffea's WorkItem does).
+    Equality and hashing ignore ``usermeta`` (as coffea's WorkItem does) and
+    ``numentries``, the file's entry count when it was planned (checked when the
+    chunk opens the file, with the UUID: see :func:`colframe.preprocess.check_planned`).
     """
 
     dataset: str
@@ -41,6 +52,7 @@ class WorkItem:
     entrystop: int
     fileuuid: str
     usermeta: Mapping[str, Any] | None = field(default=None, compare=False)
+    numentries: int | None = field(default=None, compare=False)
 
     def __len__(self) -> int:
         return self.entrystop - self.entrystart
@@ -61,7 +73,7 @@ def chunk_ranges(numentries: int, chunksize: int) -> list[tuple[int, int]]:
     leaves a short last chunk). An empty file gives one empty range ``(0, 0)``
     so the processor still sees the dataset (as in coffea).
     """
-    _check_chunksize(chunksize)
+    chunksize = check_chunksize(chunksize)
     if numentries < 0:
         msg = f"numentries must be >= 0, got {numentries}"
         raise ValueError(msg)
@@ -69,21 +81,24 @@ def chunk_ranges(numentries: int, chunksize: int) -> list[tuple[int, int]]:
         return [(0, 0)]
     nchunks = max(round(numentries / chunksize), 1)
     bounds = [i * numentries // nchunks for i in range(nchunks + 1)]
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
+    return list(itertools.pairwise(bounds))
 
 
 def files_to_preprocess(datasets: Iterable[Dataset], maxchunks: int | None) -> list[FileSpec]:
     """Files whose metadata the plan needs, in order and without repeats.
 
     With ``maxchunks`` only the first ``maxchunks`` files of each dataset are
-    needed: every file yields at least one chunk.
+    needed: every file yields at least one chunk. A file listed by several
+    datasets, under any spelling of its location (``a//b.root``, a symlink,
+    ``file://``), is read once.
     """
-    _check_maxchunks(maxchunks)
-    needed: dict[FileSpec, None] = {}
+    check_maxchunks(maxchunks)
+    needed: dict[tuple[str, str], FileSpec] = {}
     for dataset in datasets:
         files = dataset.files if maxchunks is None else dataset.files[:maxchunks]
-        needed.update(dict.fromkeys(files))
-    return list(needed)
+        for spec in files:
+            needed.setdefault((canonical_location(spec.path), spec.treename), spec)
+    return list(needed.values())
 
 
 def make_work_items(
@@ -96,18 +111,23 @@ def make_work_items(
 
     A file with explicit steps (preprocessed form) is cut exactly at those steps,
     whatever ``chunksize``. Files missing from ``metas`` (skipped as bad during
-    preprocessing) are left out. Raises FilesetError when the steps, UUID or
-    entry count given for a file do not fit the file.
+    preprocessing) are left out; a file read under another spelling of its
+    location is found under that one. Raises FilesetError when the steps, UUID or
+    entry count given for a file do not fit the file, or when one dataset lists
+    one file (one ROOT UUID) under two locations.
     """
-    _check_chunksize(chunksize)
-    _check_maxchunks(maxchunks)
+    chunksize = check_chunksize(chunksize)
+    check_maxchunks(maxchunks)
+    located = {(canonical_location(s.path), s.treename): meta for s, meta in metas.items()}
     items: list[WorkItem] = []
     for dataset in datasets:
         count = 0
+        seen: dict[tuple[str, str], str] = {}
         for spec in dataset.files:
-            meta = metas.get(spec)
+            meta = metas.get(spec) or located.get((canonical_location(spec.path), spec.treename))
             if meta is None:
                 continue
+            _check_same_file(dataset.name, spec, meta, seen)
             given = dataset.preprocessed.get(spec)
             if given is None:
                 ranges = chunk_ranges(meta.numentries, chunksize)
@@ -125,10 +145,24 @@ def make_work_items(
                         stop,
                         meta.uuid,
                         dict(dataset.metadata) or None,
+                        meta.numentries,
                     )
                 )
                 count += 1
     return items
+
+
+def _check_same_file(
+    dataset: str, spec: FileSpec, meta: FileMeta, seen: dict[tuple[str, str], str]
+) -> None:
+    """Refuse a dataset listing one file twice under locations that differ (same UUID)."""
+    other = seen.setdefault((meta.uuid, spec.treename), spec.path)
+    if other != spec.path:
+        msg = (
+            f"dataset {dataset!r}: {other!r} and {spec.path!r} are the same file (ROOT UUID "
+            f"{meta.uuid}, tree {spec.treename!r}); its events would be counted twice: list it once"
+        )
+        raise FilesetError(msg)
 
 
 def _given_ranges(
@@ -154,15 +188,19 @@ def _given_ranges(
     return given.steps
 
 
-def _check_chunksize(chunksize: Any) -> None:
+def check_chunksize(chunksize: Any) -> int:
+    """``chunksize`` as an int; FilesetError unless it is an integer >= 1 (numpy's too)."""
     if not is_count(chunksize, 1):
         msg = f"chunksize must be a positive number of entries, got {chunksize!r}"
         raise FilesetError(msg)
+    return int(chunksize)
 
 
-def _check_maxchunks(maxchunks: Any) -> None:
+def check_maxchunks(maxchunks: Any) -> int | None:
+    """``maxchunks`` as an int or None; FilesetError unless it is None or an integer >= 1."""
     if maxchunks is None:
-        return
+        return None
     if not is_count(maxchunks, 1):
         msg = f"maxchunks must be a positive integer or None, got {maxchunks!r}"
         raise FilesetError(msg)
+    return int(maxchunks)

@@ -1,8 +1,11 @@
 """Preprocessing: read each file's entry count and UUID, cached on disk.
 
-The cache is a directory of small JSON records keyed by the file's path, size
-and modification time (local files) or its URL (remote files), so a second run
-over unchanged files opens none of them for metadata.
+The cache is a directory of small JSON records keyed by the file's location,
+size and modification time (local files), or its URL and what the server says
+of its version (size, ETag, modification time, when fsspec's ``info`` gives
+them), so a second run over unchanged files opens none of them for metadata.
+A chunk checks, when it opens its file, that the file is still the one planned
+(:func:`check_planned`), which catches what the cache could not see.
 """
 
 from __future__ import annotations
@@ -10,16 +13,43 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import logging
 import os
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from .errors import TreeNotFoundError
-from .fileset import FileSpec
-from .plan import FileMeta
+from .errors import FileChangedError, MissingProtocolError, TreeNotFoundError
+from .fileset import FileSpec, canonical_location
+from .plan import FileMeta, WorkItem
 from .serialize import atomic_write
 
-__all__ = ["MetadataCache", "default_cache_dir", "fetch_metadata", "open_tree"]
+__all__ = [
+    "MetadataCache",
+    "check_planned",
+    "check_protocols",
+    "default_cache_dir",
+    "fetch_metadata",
+    "file_uuid",
+    "open_tree",
+]
+
+log = logging.getLogger(__name__)
+# what fsspec's info() may say of a remote file's version, by filesystem
+_VALIDATORS = (
+    "size",
+    "ETag",
+    "etag",
+    "mtime",
+    "LastModified",
+    "Last-Modified",
+    "last_modified",
+    "modified",
+    "Content-MD5",
+    "Digest",
+    "checksum",
+)
 
 
 def default_cache_dir() -> Path:
@@ -62,26 +92,91 @@ def open_tree(path: str, treename: str, **uproot_options):
     return file, tree
 
 
-def fetch_metadata(spec: FileSpec) -> FileMeta:
-    """Open one file and return its entry count and UUID (runs on workers)."""
-    file, tree = open_tree(spec.path, spec.treename)
+def file_uuid(file: Any) -> str:
+    """The ROOT UUID of a file opened by uproot, as a string."""
+    return str(uuid.UUID(bytes=file.file.fUUID))
+
+
+def fetch_metadata(spec: FileSpec, uproot_options: dict[str, Any] | None = None) -> FileMeta:
+    """Open one file (with ``uproot_options``) and return its entry count and UUID.
+
+    Runs on workers; ship it with the options bound (``functools.partial``).
+    """
+    file, tree = open_tree(spec.path, spec.treename, **(uproot_options or {}))
     try:
-        fuuid = str(uuid.UUID(bytes=file.file.fUUID))
-        return FileMeta(spec.path, spec.treename, int(tree.num_entries), fuuid)
+        return FileMeta(spec.path, spec.treename, int(tree.num_entries), file_uuid(file))
     finally:
         file.close()
 
 
+def check_planned(item: WorkItem, file: Any, tree: Any) -> None:
+    """Raise FileChangedError unless the opened ``file`` is the one ``item`` was planned on.
+
+    Compares the ROOT UUID and the entry count recorded at preprocessing with
+    the file as it is now: a file replaced, grown or shrunk since is refused
+    instead of being read as planned.
+    """
+    now_uuid, now_entries = file_uuid(file), int(tree.num_entries)
+    same_uuid = not item.fileuuid or item.fileuuid == now_uuid
+    same_entries = item.numentries is None or item.numentries == now_entries
+    if same_uuid and same_entries and item.entrystop <= now_entries:
+        return
+    planned = f"UUID {item.fileuuid}" + (
+        f" and {item.numentries} entries" if item.numentries is not None else ""
+    )
+    msg = (
+        f"file changed since it was preprocessed: {item.filename!r} (tree {item.treename!r}) "
+        f"has UUID {now_uuid} and {now_entries} entries, the plan has {planned}; clear the "
+        f"metadata cache (rm -r {default_cache_dir() / 'metadata'}, or metadata_cache=False) "
+        f"or regenerate the preprocessed fileset, and run again"
+    )
+    raise FileChangedError(msg)
+
+
+def check_protocols(specs: Iterable[FileSpec]) -> None:
+    """Raise MissingProtocolError when a URL's protocol has no installed reader.
+
+    Checked before any file is opened, so ``root://...`` without fsspec-xrootd is
+    one error with the install line, not one failure per file.
+    """
+    import fsspec
+
+    checked: set[str] = set()
+    for spec in specs:
+        protocol, sep, _ = spec.path.partition("://")
+        if not sep or protocol in checked or protocol == "file":
+            continue
+        try:
+            fsspec.get_filesystem_class(protocol)
+        except ImportError as err:
+            msg = f"cannot read {spec.path!r}: the {protocol}:// protocol needs a package: {err}"
+            raise MissingProtocolError(msg) from None
+        except ValueError:
+            known = ", ".join(sorted(fsspec.available_protocols())[:12])
+            msg = f"cannot read {spec.path!r}: unknown protocol {protocol!r} (fsspec knows {known}, ...)"
+            raise MissingProtocolError(msg) from None
+        checked.add(protocol)
+
+
 class MetadataCache:
-    """On-disk cache of :class:`FileMeta`, one JSON record per file version."""
+    """On-disk cache of :class:`FileMeta`, one JSON record per file version.
+
+    A location that cannot be written (read-only home, full disk) is reported
+    once, as a warning on the ``colframe.preprocess`` logger, and the run goes on
+    without storing records.
+    """
 
     def __init__(self, directory: str | os.PathLike | None = None) -> None:
         self.directory = Path(directory) if directory is not None else default_cache_dir()
         self.directory = self.directory / "metadata"
+        self.writable = True
+        # the key seen before the file was read: a file changing while it is read
+        # is then stored under its old version, never under its new one
+        self._keys: dict[tuple[str, str], str | None] = {}
 
     def get(self, spec: FileSpec) -> FileMeta | None:
         """The cached metadata of ``spec``, or None if absent or the file changed."""
-        key = self._key(spec)
+        key = self._keys[spec.path, spec.treename] = self._key(spec)
         if key is None:
             return None
         try:
@@ -92,24 +187,55 @@ class MetadataCache:
 
     def put(self, meta: FileMeta) -> None:
         """Store ``meta`` atomically (a crash never leaves a half-written record)."""
-        key = self._key(FileSpec(meta.path, meta.treename))
+        if not self.writable:
+            return
+        key = self._keys.pop((meta.path, meta.treename), None)
+        key = key or self._key(FileSpec(meta.path, meta.treename))
         if key is None:
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
         record = json.dumps({"path": meta.path, "numentries": meta.numentries, "uuid": meta.uuid})
-        with atomic_write(self.directory / f"{key}.json", durable=False) as stream:
-            stream.write(record.encode())
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with atomic_write(self.directory / f"{key}.json", durable=False) as stream:
+                stream.write(record.encode())
+        except OSError as err:
+            self.writable = False
+            log.warning(
+                "the metadata cache %s cannot be written (%s: %s); running without it: set "
+                "COLFRAME_CACHE_DIR or metadata_cache= to a writable directory, or "
+                "metadata_cache=False",
+                self.directory,
+                type(err).__name__,
+                err,
+            )
 
     @staticmethod
     def _key(spec: FileSpec) -> str | None:
         path = spec.path
         if "://" in path and not path.startswith("file://"):
-            ident = path  # remote: no cheap stat, the URL is the identity
+            ident = f"{path}\0{_remote_version(path)}"
         else:
             local = path.removeprefix("file://")
             try:
                 st = Path(local).stat()
-            except OSError:
+            except (OSError, ValueError):
                 return None
-            ident = f"{Path(local).resolve()}\0{st.st_size}\0{st.st_mtime_ns}"
+            ident = f"{canonical_location(local)}\0{st.st_size}\0{st.st_mtime_ns}"
         return hashlib.sha256(f"{ident}\0{spec.treename}".encode()).hexdigest()[:32]
+
+
+def _remote_version(url: str) -> str:
+    """What the server says of the file's version (size, ETag, mtime), or "" when it cannot.
+
+    One metadata request (an HTTP HEAD, an xrootd stat), far cheaper than opening
+    the file; without it the chunks' own check (:func:`check_planned`) still
+    refuses a file that changed.
+    """
+    try:
+        from fsspec.core import url_to_fs
+
+        fs, root = url_to_fs(url)
+        info = fs.info(root)
+    except Exception:  # noqa: BLE001  (no such protocol, server down, no HEAD: the open tells)
+        return ""
+    return "\0".join(f"{key}={info[key]}" for key in _VALIDATORS if info.get(key) is not None)

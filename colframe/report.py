@@ -70,9 +70,9 @@ def failed_fileset(report: RunReport) -> dict[str, Any]:
             for dataset in report.datasets:
                 if item in dataset.files:
                     given = dataset.preprocessed.get(item)
-                    steps = given.steps if given is not None else None
-                    steps = [list(step) for step in steps] if steps is not None else None
-                    want(dataset.name, dataset.metadata, item.path, item.treename, steps)
+                    known = given.steps if given is not None else None
+                    whole = [list(step) for step in known] if known is not None else None
+                    want(dataset.name, dataset.metadata, item.path, item.treename, whole)
         # a failed merge stops the run: there is no output to complete
     for entry in fileset.values():
         for file in entry["files"].values():
@@ -95,7 +95,8 @@ class RunReport:
     processor (ignored), ``checkpoints_rejected`` had a corrupt one (recomputed).
     ``datasets`` is the normalized input; ``coverage`` the entry ranges the
     output holds, by (dataset, file, tree), which :func:`colframe.rerun.merge_runs`
-    uses to refuse counting entries twice.
+    uses, with ``uuids``, to refuse counting entries twice (whatever the spelling
+    of each file's location).
     """
 
     executor: str = ""
@@ -125,6 +126,8 @@ class RunReport:
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     datasets: list[Dataset] = field(default_factory=list)
     coverage: Coverage = field(default_factory=dict)
+    #: the ROOT UUID of every planned file, by path: merging knows a file under any URL
+    uuids: dict[str, str] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:

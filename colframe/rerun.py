@@ -6,18 +6,22 @@ skipped entry ranges (whole files for files that could not be opened), which a
 Runner accepts; :func:`merge_runs` adds the rerun's output to the first one and
 merges the reports, so chunks recovered by the rerun no longer count as failed.
 Each report records which entry ranges its output covers, so merging refuses
-outputs that would count the same entries twice.
+outputs that would count the same entries twice. A file is the same file under
+any spelling of its location: its ROOT UUID (``report.uuids``) and its canonical
+location identify it, so a rerun that names it ``a//b.root``, through a symlink
+or a ``file://`` URL cannot double count either.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from .accumulate import add
 from .errors import ColframeError, MergeError
-from .fileset import Dataset, FileSpec
+from .fileset import Dataset, FileSpec, canonical_location
 from .plan import WorkItem
 from .report import Coverage, RunReport, coalesce, coverage, failed_fileset
 from .results import ChunkFailure
@@ -38,58 +42,90 @@ def merge_runs(runs: Sequence[tuple[Any, RunReport]]) -> tuple[Any, RunReport]:
         raise ColframeError(msg)
     output, report = runs[0]
     for other_output, other in runs[1:]:
-        _check_disjoint(report.coverage, other.coverage)
+        _check_disjoint(report, other)
         output = add(output, other_output)
         report = _merge_reports(report, other)
     return output, report
 
 
-def _check_disjoint(a: Coverage, b: Coverage) -> None:
-    for key in sorted(a.keys() & b.keys()):
-        for start, stop in a[key]:
-            for other_start, other_stop in b[key]:
-                same_empty = (start, stop) == (other_start, other_stop)
-                if max(start, other_start) < min(stop, other_stop) or same_empty:
-                    dataset, path, tree = key
-                    msg = (
-                        f"both outputs contain dataset={dataset} file={path} tree={tree} entries "
-                        f"[{max(start, other_start)}, {min(stop, other_stop)}): merging would "
-                        f"count them twice; merge a rerun of the failed fileset only with the "
-                        f"run it completes"
-                    )
-                    raise MergeError(msg)
+#: a report's coverage by (dataset, file identity, tree): spans with the path they were read at
+_Index = dict[tuple[str, str, str], list[tuple[int, int, str]]]
+
+
+def _file_ids(path: str, uuid: str | None) -> tuple[str, ...]:
+    """The names a file is known by: its ROOT UUID (when it was planned) and canonical location."""
+    location = canonical_location(path)
+    return (uuid, location) if uuid else (location,)
+
+
+def _index(report: RunReport) -> _Index:
+    uuids: Mapping[str, str] = getattr(report, "uuids", None) or {}  # older saved reports
+    index: _Index = defaultdict(list)
+    for (dataset, path, tree), spans in report.coverage.items():
+        for ident in _file_ids(path, uuids.get(path)):
+            index[dataset, ident, tree].extend((start, stop, path) for start, stop in spans)
+    return index
+
+
+def _check_disjoint(a: RunReport, b: RunReport) -> None:
+    index = _index(a)
+    uuids: Mapping[str, str] = getattr(b, "uuids", None) or {}
+    for (dataset, path, tree), spans in sorted(b.coverage.items()):
+        for ident in _file_ids(path, uuids.get(path)):
+            for start, stop, other_path in index.get((dataset, ident, tree), ()):
+                for other_start, other_stop in spans:
+                    same_empty = (start, stop) == (other_start, other_stop)
+                    if max(start, other_start) < min(stop, other_stop) or same_empty:
+                        alias = "" if other_path == path else f" (also as file={other_path})"
+                        msg = (
+                            f"both outputs contain dataset={dataset} file={path}{alias} "
+                            f"tree={tree} entries [{max(start, other_start)}, "
+                            f"{min(stop, other_stop)}): merging would count them twice; merge a "
+                            f"rerun of the failed fileset only with the run it completes"
+                        )
+                        raise MergeError(msg)
 
 
 def _identity(failure: ChunkFailure) -> Any:
     item = failure.item
     if isinstance(item, WorkItem):
-        return (item.dataset, item.filename, item.treename, item.entrystart, item.entrystop)
+        file = item.fileuuid or canonical_location(item.filename)
+        return (item.dataset, file, item.treename, item.entrystart, item.entrystop)
+    if isinstance(item, FileSpec):
+        return (failure.kind, canonical_location(item.path), item.treename)
     return (failure.kind, str(item))
 
 
-def _recovered(failure: ChunkFailure, covered: Coverage, datasets: list[Dataset]) -> bool:
-    """Whether the other run's output ``covered`` what ``failure`` lost.
+def _recovered(failure: ChunkFailure, covered: _Index, datasets: list[Dataset]) -> bool:
+    """Whether the other run's output ``covered`` (see :func:`_index`) what ``failure`` lost.
 
-    A chunk: its entry range. A file that could not be opened (``datasets``: those of
-    the run that failed, so the datasets listing the file): every one of them.
+    A chunk: its entry range, in its file under any location. A file that could not
+    be opened (``datasets``: those of the run that failed, so the datasets listing
+    the file): every one of them.
     """
     item = failure.item
     if isinstance(item, WorkItem):
-        spans = covered.get((item.dataset, item.filename, item.treename), ())
-        return any(s <= item.entrystart and item.entrystop <= e for s, e in spans)
+        spans = [
+            span
+            for ident in _file_ids(item.filename, item.fileuuid)
+            for span in covered.get((item.dataset, ident, item.treename), ())
+        ]
+        return any(s <= item.entrystart and item.entrystop <= e for s, e, _ in spans)
     if isinstance(item, FileSpec):
+        location = canonical_location(item.path)
         names = [d.name for d in datasets if item in d.files]
         if not names:  # a report without its datasets: any dataset's coverage of the file
-            return any((path, tree) == (item.path, item.treename) for _, path, tree in covered)
-        return all((name, item.path, item.treename) in covered for name in names)
+            return any((ident, tree) == (location, item.treename) for _, ident, tree in covered)
+        return all((name, location, item.treename) in covered for name in names)
     return False
 
 
 def _remaining(a: RunReport, b: RunReport, field: str) -> list:
     """``field`` failures of both runs that neither output recovered, each chunk once (the latest)."""
-    kept = {_identity(f): f for f in getattr(a, field) if not _recovered(f, b.coverage, a.datasets)}
+    a_index, b_index = _index(a), _index(b)
+    kept = {_identity(f): f for f in getattr(a, field) if not _recovered(f, b_index, a.datasets)}
     kept.update(
-        {_identity(f): f for f in getattr(b, field) if not _recovered(f, a.coverage, b.datasets)}
+        {_identity(f): f for f in getattr(b, field) if not _recovered(f, a_index, b.datasets)}
     )
     return list(kept.values())
 
@@ -101,7 +137,9 @@ def _merge_datasets(a: list[Dataset], b: list[Dataset]) -> list[Dataset]:
         if old is None:
             merged[dataset.name] = dataset
             continue
-        files = old.files + tuple(f for f in dataset.files if f not in old.files)
+        known = {(canonical_location(f.path), f.treename) for f in old.files}
+        new = [f for f in dataset.files if (canonical_location(f.path), f.treename) not in known]
+        files = old.files + tuple(new)
         merged[dataset.name] = replace(
             old, files=files, preprocessed={**old.preprocessed, **dataset.preprocessed}
         )
@@ -127,7 +165,11 @@ def _merge_reports(a: RunReport, b: RunReport) -> RunReport:
     chunks_failed = sum(isinstance(f.item, WorkItem) for f in failures)
     chunks_skipped = sum(isinstance(f.item, WorkItem) for f in skipped)
     datasets = _merge_datasets(a.datasets, b.datasets)
-    files = {spec for dataset in datasets for spec in dataset.files}
+    files = {
+        (canonical_location(spec.path), spec.treename)
+        for dataset in datasets
+        for spec in dataset.files
+    }
     return replace(
         a,
         executor=_join(a.executor, b.executor),
@@ -158,4 +200,5 @@ def _merge_reports(a: RunReport, b: RunReport) -> RunReport:
             key: coalesce([*a.coverage.get(key, ()), *b.coverage.get(key, ())])
             for key in a.coverage.keys() | b.coverage.keys()
         },
+        uuids={**(getattr(a, "uuids", None) or {}), **(getattr(b, "uuids", None) or {})},
     )

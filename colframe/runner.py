@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 import os
 import time
@@ -10,20 +12,25 @@ from typing import Any
 from ._work import DEFAULT_SCHEMA, ProcessChunk, process_function, schema_class
 from .checkpoint import Checkpointed, CheckpointStore, processor_fingerprint
 from .decompression import resolve_zlib_library
-from .errors import ChunkError, ExecutorError
+from .errors import ChunkError, ExecutorError, ProcessorError
 from .executors._base import Executor, get_executor
-from .results import Err
-from .executors.iterative import IterativeExecutor
 from .fileset import Dataset, FileSpec, is_count, normalize_fileset
-from .plan import FileMeta, WorkItem, files_to_preprocess, make_work_items
-from .preprocess import MetadataCache
+from .plan import (
+    FileMeta,
+    WorkItem,
+    check_chunksize,
+    check_maxchunks,
+    files_to_preprocess,
+    make_work_items,
+)
+from .preprocess import MetadataCache, check_protocols, fetch_metadata
 from .progress import make_progress
 from .report import RunReport
-from .results import ChunkFailure
 from .rerun import coverage
+from .results import ChunkFailure, Err
 from .schedule import file_metadata, run_chunks
 
-__all__ = ["Runner"]
+__all__ = ["Runner", "check_processor"]
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +40,10 @@ class Runner:
 
     Args:
         executor: an :class:`~colframe.executors.Executor`, or a registered name
-            ("iterative", "futures", ...). Default: IterativeExecutor.
+            ("iterative", "futures", ...). Default: IterativeExecutor. The Runner
+            never changes an executor it is given (``retries`` applies to a copy).
+        executor_options: keyword arguments for the executor named by ``executor``
+            (``Runner(executor="futures", executor_options={"workers": 4})``).
         schema: NanoEvents schema class (default ``NanoAODSchema``).
         chunksize: target entries per chunk (chunks of a file are near-equal).
         maxchunks: at most this many chunks per dataset (for quick tests).
@@ -53,12 +63,16 @@ class Runner:
         checkpoint: a directory (local path or fsspec URL, reachable from every
             worker) where each finished chunk's output is saved; a rerun with the
             same directory loads those chunks instead of computing them again.
+
+    ``chunksize``, ``maxchunks``, ``fan_in``, ``retries`` and ``skipbadfiles`` are
+    checked here, before any file is opened (FilesetError / ExecutorError).
     """
 
     def __init__(
         self,
         executor: Executor | str | None = None,
         *,
+        executor_options: dict[str, Any] | None = None,
         schema: Any = DEFAULT_SCHEMA,
         chunksize: int = 100_000,
         maxchunks: int | None = None,
@@ -72,22 +86,21 @@ class Runner:
         checkpoint: str | os.PathLike | None = None,
         zlib_library: str = "auto",
     ) -> None:
-        if isinstance(executor, str):
-            executor = get_executor(executor)
-        self.executor = executor if executor is not None else IterativeExecutor()
-        if not isinstance(self.executor, Executor):
-            msg = f"executor must be a colframe Executor or a name, not {executor!r}"
-            raise ExecutorError(msg)
-        if retries is not None:
-            self.executor.retries = retries
-        self.schema = schema_class(schema)
-        self.chunksize = chunksize
-        self.maxchunks = maxchunks
-        self.skip = _skip_types(skipbadfiles)
+        self.chunksize = check_chunksize(chunksize)
+        self.maxchunks = check_maxchunks(maxchunks)
         if not is_count(fan_in, 2):
             msg = f"fan_in must be an integer >= 2, got {fan_in!r}"
             raise ExecutorError(msg)
-        self.fan_in = fan_in
+        self.fan_in = int(fan_in)
+        if retries is not None and not is_count(retries):
+            msg = f"retries must be an integer >= 0 or None, got {retries!r}"
+            raise ExecutorError(msg)
+        self.retries = None if retries is None else int(retries)
+        self.skip = _skip_types(skipbadfiles)
+        self.executor = _executor(executor, executor_options)
+        if self.retries is not None and not isinstance(executor, Executor):
+            self.executor.retries = self.retries  # the Runner built it: its own to set
+        self.schema = schema_class(schema)
         self.savemetrics = savemetrics
         self.status = status
         self.cache = None if metadata_cache is False else MetadataCache(metadata_cache)
@@ -101,7 +114,7 @@ class Runner:
         treename: str | None = None,
         processor_instance: Any = None,
         **kwargs: Any,
-    ):
+    ) -> Any:
         """Run ``processor_instance`` on ``fileset``.
 
         Both the coffea 0.7 form ``runner(fileset, "Events", processor_instance=p)``
@@ -110,26 +123,22 @@ class Runner:
         with ``savemetrics=True``. Raises ChunkError when a chunk fails and
         ``skipbadfiles`` does not cover it.
         """
-        if processor_instance is None:
-            msg = "processor_instance is required: runner(fileset, 'Events', processor_instance=P())"
-            raise TypeError(msg)
         if kwargs:
             msg = f"unexpected keyword argument(s) {sorted(kwargs)}"
             raise TypeError(msg)
-        process_function(processor_instance, "processor_instance")  # TypeError if neither
+        check_processor(processor_instance, "processor_instance")
         datasets = normalize_fileset(fileset, treename)
+        executor = self._run_executor()
         report = RunReport(
-            executor=repr(self.executor),
+            executor=repr(executor),
             checkpoint=self.checkpoint.url if self.checkpoint else None,
             datasets=datasets,
             zlib_library=self.zlib_library,
         )
-        with make_progress(self.status) as progress, self.executor:
-            metas = self._preprocess(datasets, report, progress)
-            items = make_work_items(datasets, metas, self.chunksize, self.maxchunks)
-            report.chunks_total = len(items)
-            report.events_total = sum(len(item) for item in items)
-            out = self._process(items, processor_instance, report, progress)
+        specs = self._files(datasets)
+        with make_progress(self.status) as progress, executor:
+            items = self._chunks(executor, datasets, specs, report, progress)
+            out = self._process(executor, items, processor_instance, report, progress)
         tic = time.perf_counter()
         postprocess = getattr(processor_instance, "postprocess", None)
         if out is not None and callable(postprocess):
@@ -147,18 +156,53 @@ class Runner:
         ``skipbadfiles`` does not cover.
         """
         datasets = normalize_fileset(fileset, treename)
-        report = RunReport(executor=repr(self.executor), datasets=datasets)
-        with make_progress(self.status) as progress, self.executor:
-            metas = self._preprocess(datasets, report, progress)
-        return make_work_items(datasets, metas, self.chunksize, self.maxchunks), report
+        executor = self._run_executor()
+        report = RunReport(executor=repr(executor), datasets=datasets)
+        specs = self._files(datasets)
+        with make_progress(self.status) as progress, executor:
+            return self._chunks(executor, datasets, specs, report, progress), report
+
+    def _run_executor(self) -> Executor:
+        """The executor of this run: the caller's, or a copy when ``retries`` overrides its own.
+
+        Copied at each call (not at construction), so a copy made inside the
+        caller's ``with executor:`` shares the pool the caller started.
+        """
+        if self.retries is None or self.retries == self.executor.retries:
+            return self.executor
+        executor = copy.copy(self.executor)
+        executor.retries = self.retries
+        return executor
 
     # phases -----------------------------------------------------------------
-    def _preprocess(self, datasets: list[Dataset], report: RunReport, progress) -> dict:
-        tic, cpu = time.perf_counter(), time.process_time()
+    def _files(self, datasets: list[Dataset]) -> list[FileSpec]:
+        """The files to preprocess, their URL protocols checked before any is opened."""
         specs = files_to_preprocess(datasets, self.maxchunks)
+        if "handler" not in self.uproot_options:  # uproot reads URLs through fsspec
+            check_protocols(specs)
+        return specs
+
+    def _chunks(
+        self, executor: Executor, datasets: list[Dataset], specs: list[FileSpec], report, progress
+    ) -> list[WorkItem]:
+        """Preprocess ``specs`` and cut ``datasets`` into chunks (shared by __call__ and plan)."""
+        metas = self._preprocess(executor, specs, report, progress)
+        items = make_work_items(datasets, metas, self.chunksize, self.maxchunks)
+        report.chunks_total = len(items)
+        report.uuids = {item.filename: item.fileuuid for item in items}
+        report.events_total = sum(len(item) for item in items)
+        return items
+
+    def _preprocess(
+        self, executor: Executor, specs: list[FileSpec], report: RunReport, progress
+    ) -> dict:
+        tic, cpu = time.perf_counter(), time.process_time()
         report.files_total = len(specs)
         metas: dict[FileSpec, FileMeta] = {}
-        for spec, result, from_cache in file_metadata(self.executor, specs, self.cache, progress):
+        fetch = functools.partial(fetch_metadata, uproot_options=self.uproot_options or None)
+        for spec, result, from_cache in file_metadata(
+            executor, specs, self.cache, progress, fetch
+        ):
             if isinstance(result, Err):
                 self._bad_file(result.failure, report)
                 continue
@@ -174,19 +218,21 @@ class Runner:
             report.skipped.append(failure)
             return
         report.failures.append(failure)
-        msg = (
-            f"cannot read {failure.where()}: {failure.exc_type}: {failure.message}\n"
-            f"(pass skipbadfiles=True to skip unreadable files and list them in the report)"
-        )
+        if not self.skip:
+            hint = "pass skipbadfiles=True to skip unreadable files and list them in the report"
+        else:
+            names = ", ".join(t.__name__ for t in self.skip)
+            hint = f"skipbadfiles skips {names}; this {failure.exc_type} is not one of them"
+        msg = f"cannot read {failure.where()}: {failure.exc_type}: {failure.message}\n({hint})"
         raise ChunkError(msg, failure, report)
 
-    def _process(self, items, processor, report: RunReport, progress) -> Any:
+    def _process(self, executor: Executor, items, processor, report: RunReport, progress) -> Any:
         cpu = time.process_time()
         chunk = ProcessChunk(processor, self.schema, self.uproot_options, self.zlib_library)
         work = chunk if self.checkpoint is None else self._checkpointed(chunk, items, report)
         try:
             outcome = run_chunks(
-                self.executor, work, items, fan_in=self.fan_in, skip=self.skip, progress=progress
+                executor, work, items, fan_in=self.fan_in, skip=self.skip, progress=progress
             )
         finally:
             chunk.close()  # files it opened in this process (in-process executors)
@@ -195,7 +241,7 @@ class Runner:
         report.chunks_skipped = len(outcome.skipped)
         report.skipped.extend(outcome.skipped)
         report.merges = outcome.merges
-        report.executor_stats = self.executor.stats()
+        report.executor_stats = executor.stats()
         report.wall_seconds["process"] = outcome.process_seconds
         report.wall_seconds["merge (after processing)"] = outcome.merge_tail_seconds
         if outcome.failed:
@@ -208,7 +254,7 @@ class Runner:
                 f"cause: {failure.exc_type}: {failure.message}{hint}"
             )
             raise ChunkError(msg, failure, report)
-        partial = self.executor.fetch(outcome.final) if outcome.final is not None else None
+        partial = executor.fetch(outcome.final) if outcome.final is not None else None
         report.cpu_seconds["driver"] = time.process_time() - cpu
         if partial is None:
             return None
@@ -237,6 +283,52 @@ class Runner:
                 report.checkpoints_stale,
             )
         return Checkpointed(work, store, fingerprint)
+
+
+def _executor(executor: Any, options: dict[str, Any] | None) -> Executor:
+    """The executor given, or the one named (with ``options``); ExecutorError otherwise."""
+    if options is not None and not isinstance(options, dict):
+        msg = f"executor_options must be a dict of keyword arguments, not {options!r}"
+        raise ExecutorError(msg)
+    if isinstance(executor, Executor):
+        if options:
+            msg = (
+                f"executor_options apply to an executor given by name "
+                f"(executor='futures', executor_options={{...}}), not to {executor!r}"
+            )
+            raise ExecutorError(msg)
+        return executor
+    if executor is None:
+        executor = "iterative"
+    if not isinstance(executor, str):
+        msg = f"executor must be a colframe Executor or a name, not {executor!r}"
+        raise ExecutorError(msg)
+    try:
+        return get_executor(executor, **(options or {}))
+    except TypeError as err:  # an option the executor's constructor does not take
+        msg = f"executor {executor!r} does not take the options {sorted(options or {})}: {err}"
+        raise ExecutorError(msg) from None
+
+
+def check_processor(processor: Any, name: str = "processor") -> None:
+    """Raise ProcessorError unless ``processor`` has ``process(events)`` or is callable.
+
+    A processor *class* (not an instance) is refused too: its ``process`` would be
+    called without ``self``.
+    """
+    if processor is None:
+        msg = f"{name} is None; pass a processor instance, e.g. {name}=MyProcessor()"
+        raise ProcessorError(msg)
+    if isinstance(processor, type) and callable(getattr(processor, "process", None)):
+        msg = (
+            f"{name} is the class {processor.__qualname__}, not an instance of it; "
+            f"pass {processor.__qualname__}()"
+        )
+        raise ProcessorError(msg)
+    try:
+        process_function(processor, name)
+    except TypeError as err:
+        raise ProcessorError(str(err)) from None
 
 
 def _skip_types(skipbadfiles: Any) -> tuple[type[BaseException], ...]:

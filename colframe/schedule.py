@@ -30,7 +30,11 @@ __all__ = ["MergeTree", "Outcome", "file_metadata", "merge_groups_total", "run_c
 
 
 def file_metadata(
-    executor: Executor, specs: list[FileSpec], cache: MetadataCache | None, progress
+    executor: Executor,
+    specs: list[FileSpec],
+    cache: MetadataCache | None,
+    progress,
+    fetch=fetch_metadata,
 ) -> Iterator[tuple[FileSpec, Result, bool]]:
     """Yield ``(spec, result, from_cache)`` for every file of ``specs``.
 
@@ -48,7 +52,8 @@ def file_metadata(
             continue
         progress.advance(bar)
         yield spec, Ok(cached), True
-    for spec, result in executor.submit_all(fetch_metadata, missing, kind="preprocess"):
+    # fetch: fetch_metadata, or a partial of it with the run's uproot options
+    for spec, result in executor.submit_all(fetch, missing, kind="preprocess"):
         progress.advance(bar)
         if cache and isinstance(result, Ok):
             cache.put(result.value)

@@ -181,3 +181,88 @@ def test_checkpointed_work_closes_the_files_of_the_work_it_wraps(generated, tmp_
     assert not file.file.closed
     wrapped.close()
     assert file.file.closed  # ... until the executor closes the work function
+
+
+_MAIN_SCRIPT = '''
+import sys
+
+sys.path.insert(0, {tests!r})
+import awkward as ak
+from coffea import processor
+from _processors import fill
+
+import colframe
+
+
+class Helper:
+    """A __main__ class held by the processor: pickled by value too."""
+
+    def __init__(self, scale):
+        self.scale = scale
+
+
+class Analysis(processor.ProcessorABC):
+    def __init__(self, cut):
+        self.cut = cut
+        self.helper = Helper(2)
+
+    def process(self, events):
+        out = fill(events)
+        out["passing"] = {{events.metadata["dataset"]: int(ak.sum(events.Muon.pt > self.cut))}}
+        return out  # CODE
+
+    def postprocess(self, accumulator):
+        return accumulator
+
+
+runner = colframe.Runner(
+    chunksize=2_000, status=False, savemetrics=True, checkpoint=sys.argv[1], metadata_cache=False
+)
+_, report = runner({{"d": [sys.argv[2]]}}, "Events", processor_instance=Analysis(cut={cut}))
+print(report.chunks_from_checkpoint, report.chunks_computed, report.checkpoints_stale)
+'''
+
+
+def _run_main_script(
+    tmp_path, data, cut=20, code="return out", seed="1", stdin=False
+) -> list[int]:
+    """Run a processor defined in a script's ``__main__`` in a fresh Python; its counts.
+
+    ``stdin``: the script is read from standard input, so that (as in a notebook)
+    no source file of ``__main__`` exists.
+    """
+    script = tmp_path / "analysis.py"
+    text = _MAIN_SCRIPT.format(tests=str(Path(__file__).parent), cut=cut)
+    script.write_text(text.replace("return out  # CODE", code))
+    done = subprocess.run(
+        [sys.executable, "-" if stdin else str(script), str(tmp_path / "ckpt"), str(data)],
+        input=script.read_text() if stdin else None,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    return [int(n) for n in done.stdout.split()]
+
+
+def test_processor_defined_in_main_resumes_across_processes(generated, tmp_path):
+    # 3 chunks of 2,000 entries; each run is a new interpreter (cloudpickle gives a
+    # __main__ class a random id per process: it must not reach the fingerprint)
+    assert _run_main_script(tmp_path, generated[0]) == [0, 3, 0]
+    assert _run_main_script(tmp_path, generated[0], seed="2") == [3, 0, 0]
+    # a changed parameter, then changed code: a different processor, recomputed
+    assert _run_main_script(tmp_path, generated[0], cut=30) == [0, 3, 3]
+    changed = "out['extra'] = 1\n        return out"
+    assert _run_main_script(tmp_path, generated[0], code=changed) == [0, 3, 3]
+    # and the unchanged one still finds its own checkpoints
+    assert _run_main_script(tmp_path, generated[0], seed="3") == [3, 0, 0]
+
+
+def test_processor_defined_in_main_without_a_source_file_resumes(generated, tmp_path):
+    # read from stdin: no source to hash, the class's code is pickled by value instead
+    assert _run_main_script(tmp_path, generated[0], stdin=True) == [0, 3, 0]
+    assert _run_main_script(tmp_path, generated[0], stdin=True, seed="2") == [3, 0, 0]
+    changed = "out['extra'] = 1\n        return out"
+    assert _run_main_script(tmp_path, generated[0], code=changed, stdin=True) == [0, 3, 3]
