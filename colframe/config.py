@@ -21,10 +21,13 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import extras
 from .errors import ExecutorError
+
+if TYPE_CHECKING:
+    from .executors import Executor
 
 __all__ = ["BACKENDS", "RUNNER_KEYS", "executor_from_config", "jobqueue_cluster", "load_config"]
 
@@ -65,7 +68,9 @@ def _read(path: Path, table: str | None) -> dict[str, dict[str, Any]]:
     return {name: dict(section) for name, section in data.items() if isinstance(section, Mapping)}
 
 
-def executor_from_config(name: str, config: Mapping[str, Mapping[str, Any]]):
+def executor_from_config(
+    name: str, config: Mapping[str, Mapping[str, Any]]
+) -> tuple[Executor, dict[str, Any]]:
     """``(executor, runner_options)`` for section ``name`` of ``config``."""
     if name not in config:
         msg = f"no section [{name}] in the colframe configuration; sections: {sorted(config)}"

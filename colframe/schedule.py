@@ -1,7 +1,7 @@
 """Preprocess files, then process every chunk and merge the outputs as a tree, on any executor.
 
 :func:`file_metadata` reads each file's entry count and UUID from the on-disk
-cache, or through the executor (shared by the Runner and ``colframe.dask``).
+cache, or through the executor (the Runner's preprocessing phase).
 :func:`run_chunks` processes the chunks and merges their outputs along a
 :class:`MergeTree` fixed by the plan and ``fan_in``: each group of ``fan_in``
 consecutive nodes is merged, in plan order, as soon as all its members are
@@ -14,7 +14,7 @@ counted as ok, skipped or failed.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from .results import Err, Ok, Result
 from .fileset import FileSpec
 from .plan import WorkItem
 from .preprocess import MetadataCache, fetch_metadata
+from .progress import Progress
 from .results import ChunkFailure
 
 __all__ = ["MergeTree", "Outcome", "file_metadata", "merge_groups_total", "run_chunks"]
@@ -33,8 +34,8 @@ def file_metadata(
     executor: Executor,
     specs: list[FileSpec],
     cache: MetadataCache | None,
-    progress,
-    fetch=fetch_metadata,
+    progress: Progress,
+    fetch: Callable[[FileSpec], Any] = fetch_metadata,
 ) -> Iterator[tuple[FileSpec, Result, bool]]:
     """Yield ``(spec, result, from_cache)`` for every file of ``specs``.
 
@@ -143,12 +144,12 @@ class MergeTree:
 
 def run_chunks(
     executor: Executor,
-    work,
+    work: Callable[[WorkItem], Any],
     items: list[WorkItem],
     *,
     fan_in: int,
     skip: tuple[type[BaseException], ...],
-    progress,
+    progress: Progress,
 ) -> Outcome:
     """Run ``work`` on ``items`` through ``executor``, merging outputs along a :class:`MergeTree`.
 

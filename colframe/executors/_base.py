@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from ..errors import ExecutorError
 from ..results import Err, Result
@@ -56,13 +56,13 @@ class Executor(ABC):
         self._depth = 0
 
     # lifetime -------------------------------------------------------------
-    def __enter__(self):
+    def __enter__(self) -> Self:
         if self._depth == 0:
             self.start()
         self._depth += 1
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._depth -= 1
         if self._depth == 0:
             self.stop(abort=exc_info[0] is not None)
@@ -102,7 +102,9 @@ class Executor(ABC):
         ref.discard()
 
     # what the Runner uses ---------------------------------------------------
-    def submit(self, function, arg: Any, *, kind: str = "process", keep: bool = False) -> Task:
+    def submit(
+        self, function: Callable[[Any], Any], arg: Any, *, kind: str = "process", keep: bool = False
+    ) -> Task:
         """Start ``function(arg)``; with ``keep`` the result is a ref to the stored output."""
         task = Task(function, arg, kind, keep)
         self._launch(task)
@@ -123,7 +125,7 @@ class Executor(ABC):
         return finished
 
     def submit_all(
-        self, function, items: Iterable[Any], *, kind: str = "process"
+        self, function: Callable[[Any], Any], items: Iterable[Any], *, kind: str = "process"
     ) -> Iterator[tuple[Any, Result]]:
         """Run ``function`` on every item; yield ``(item, Result)`` in completion order.
 
