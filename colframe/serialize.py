@@ -110,7 +110,7 @@ def check_picklable(obj: Any) -> None:
 def _picklable(obj: Any) -> bool:
     try:
         _Pickler(_Discard(), protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
-    except Exception:
+    except Exception:  # noqa: BLE001  (a __reduce__ may raise anything: it cannot be pickled)
         return False
     return True
 
