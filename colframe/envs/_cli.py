@@ -25,13 +25,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     pack_ = commands.add_parser("pack", help="build an environment tarball from a poncho spec")
     pack_.add_argument("spec", nargs="?", help="poncho spec JSON (e.g. envs/colframe.json)")
     pack_.add_argument("--output", "-o", required=True, help="tarball to write (env.tar.gz)")
-    pack_.add_argument("--bare", action="store_true", help="leave colframe and its dependencies out")
+    pack_.add_argument(
+        "--bare", action="store_true", help="leave colframe and its dependencies out"
+    )
     pack_.add_argument(
         "--from-current",
         action="store_true",
         help="pack the running environment (exact versions; editable packages built as wheels)",
     )
-    pack_.add_argument("--cache-dir", default=None, help="cache (default $COLFRAME_CACHE_DIR or ~/.cache/colframe)")
+    pack_.add_argument(
+        "--cache-dir", default=None, help="cache (default $COLFRAME_CACHE_DIR or ~/.cache/colframe)"
+    )
     pack_.add_argument("--force", action="store_true", help="rebuild even when the cache has it")
     pack_.set_defaults(handler=_pack)
 
@@ -52,7 +56,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("modules", nargs="*", help="modules the tasks import (e.g. the processor's)")
     where = check.add_mutually_exclusive_group()
     where.add_argument("--env", default=None, help="an environment tarball to check")
-    where.add_argument("--python", default="python3", help="an interpreter to check (default: PATH's python3)")
+    where.add_argument(
+        "--python", default="python3", help="an interpreter to check (default: PATH's python3)"
+    )
     check.add_argument("--cache-dir", default=None)
     check.set_defaults(handler=_check)
 
@@ -75,7 +81,9 @@ def _pack(args: argparse.Namespace) -> int:
     )
     manifest = tarball_manifest(out)
     size = out.stat().st_size / 1e6
-    print(f"{out}: {len(manifest['packages'])} packages, Python {manifest['python']['version']}, {size:.1f} MB")
+    print(
+        f"{out}: {len(manifest['packages'])} packages, Python {manifest['python']['version']}, {size:.1f} MB"
+    )
     return 0
 
 
@@ -85,7 +93,9 @@ def _run(args: argparse.Namespace) -> int:
         msg = f"options go before the tarball: colframe env run [--cache-dir DIR] ENV.tar.gz -- CMD (not {cmd[0]!r} after it)"
         raise EnvError(msg)
     if not cmd:
-        msg = "give the command to run after --: colframe env run env.tar.gz -- python -c 'import x'"
+        msg = (
+            "give the command to run after --: colframe env run env.tar.gz -- python -c 'import x'"
+        )
         raise EnvError(msg)
     return run(args.environment, cmd, cache_dir=args.cache_dir).returncode
 

@@ -24,12 +24,23 @@ __all__ = [
 
 # packaging tools of the driver that an environment never needs from it
 _TOOLS = {"pip", "uv"}
-_SKIP_DIRS = {".git", "__pycache__", "build", "dist", ".venv", ".tox", ".pytest_cache", "node_modules"}
+_SKIP_DIRS = {
+    ".git",
+    "__pycache__",
+    "build",
+    "dist",
+    ".venv",
+    ".tox",
+    ".pytest_cache",
+    "node_modules",
+}
 
 
 def normalize(name: str) -> str:
     """PEP 503 normalized distribution name."""
-    return "-".join(part for part in name.lower().replace("_", "-").replace(".", "-").split("-") if part)
+    return "-".join(
+        part for part in name.lower().replace("_", "-").replace(".", "-").split("-") if part
+    )
 
 
 def installed_versions() -> dict[str, str]:
@@ -102,7 +113,7 @@ def current_spec() -> dict[str, Any]:
 
 
 def _walk_files(directory: Path) -> list[str]:
-    files = []
+    files: list[str] = []
     for root, dirs, names in os.walk(directory):
         dirs[:] = [d for d in dirs if d not in _SKIP_DIRS and not d.endswith(".egg-info")]
         files.extend(str(Path(root, name).relative_to(directory)) for name in names)

@@ -30,13 +30,15 @@ _ASK = (
 def machine() -> dict[str, str]:
     """This interpreter's Python version, platform and C library (what an environment needs)."""
     return {
-        "version": "%d.%d.%d" % sys.version_info[:3],
+        "version": platform.python_version(),
         "platform": sysconfig.get_platform(),
         "glibc": os.confstr("CS_GNU_LIBC_VERSION") or "",
     }
 
 
-def build_manifest(env: Path, interpreter: Path, spec: dict[str, Any], key: str, bare: bool) -> dict:
+def build_manifest(
+    env: Path, interpreter: Path, spec: dict[str, Any], key: str, bare: bool
+) -> dict:
     """The manifest of a freshly built environment ``env`` whose base interpreter is this one's."""
     site = next(env.glob("lib/python*/site-packages"))
     packages = {
@@ -82,14 +84,19 @@ def check_machine(manifest: dict[str, Any], name: str) -> None:
             f"exist on {socket.gethostname()}: install it there, or {fix}"
         )
         raise EnvError(msg)
-    here = machine() if _same_file(interpreter, sys._base_executable) else _ask(interpreter, name)
+    base = getattr(sys, "_base_executable", sys.executable)  # what this process's venv links to
+    here = machine() if _same_file(interpreter, base) else _ask(interpreter, name)
     problems = []
     if here["version"].split(".")[:2] != want["version"].split(".")[:2]:
         problems.append(f"Python {want['version']} wanted, {interpreter} is {here['version']}")
     if here["platform"] != manifest["platform"]["tag"]:
-        problems.append(f"platform {manifest['platform']['tag']} wanted, this is {here['platform']}")
+        problems.append(
+            f"platform {manifest['platform']['tag']} wanted, this is {here['platform']}"
+        )
     if _glibc(here["glibc"]) < _glibc(manifest["platform"]["glibc"]):
-        problems.append(f"{manifest['platform']['glibc']} or newer wanted, this has {here['glibc']}")
+        problems.append(
+            f"{manifest['platform']['glibc']} or newer wanted, this has {here['glibc']}"
+        )
     if problems:
         msg = f"{name} cannot run on {socket.gethostname()}: {'; '.join(problems)}; {fix}"
         raise EnvError(msg)
@@ -108,7 +115,7 @@ def _ask(interpreter: Path, name: str) -> dict[str, str]:
 
 def _same_file(a: Path, b: str) -> bool:
     try:
-        return os.path.samefile(a, b)
+        return a.samefile(b)
     except OSError:
         return False
 

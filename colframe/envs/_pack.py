@@ -91,7 +91,9 @@ def _plan(spec: Spec, *, bare: bool) -> dict[str, Any]:
         else:
             requirements.append(text)
     # not bare: everything the driver also has comes at the driver's version
-    constraints = [] if bare else [f"{n}=={v}" for n, v in sorted(versions.items()) if n not in local]
+    constraints = (
+        [] if bare else [f"{n}=={v}" for n, v in sorted(versions.items()) if n not in local]
+    )
     sources = {name: _driver.source_hash(path) for name, path in sorted(local.items())}
     key = [
         f"bare={bare}",
@@ -111,13 +113,19 @@ def _plan(spec: Spec, *, bare: bool) -> dict[str, Any]:
     }
 
 
-def _build(spec: Spec, plan: dict[str, Any], key: str, tarball: Path, cache: Path, bare: bool) -> None:
+def _build(
+    spec: Spec, plan: dict[str, Any], key: str, tarball: Path, cache: Path, bare: bool
+) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="build-", dir=cache) as tmp:
         env = Path(tmp) / "env"
         interpreter = _base_interpreter()
-        _uv("venv", "--relocatable", "--no-python-downloads", "--python", str(interpreter), str(env))
-        wheels = [_wheel(name, path, plan["sources"][name], cache) for name, path in plan["local"].items()]
+        _uv(
+            "venv", "--relocatable", "--no-python-downloads", "--python", str(interpreter), str(env)
+        )
+        wheels = [
+            _wheel(name, path, plan["sources"][name], cache) for name, path in plan["local"].items()
+        ]
         args = ["pip", "install", "--python", str(env / "bin" / "python"), "--compile-bytecode"]
         if plan["requirements"]:
             (Path(tmp) / "requirements.txt").write_text("\n".join(plan["requirements"]) + "\n")
@@ -131,7 +139,7 @@ def _build(spec: Spec, plan: dict[str, Any], key: str, tarball: Path, cache: Pat
             _add_cctools(env)
         _scripts.write_scripts(env)
         _scripts.relocate_shebangs(env, env)
-        manifest = build_manifest(env, Path(os.readlink(env / "bin" / "python")), spec.raw, key, bare)
+        manifest = build_manifest(env, (env / "bin" / "python").readlink(), spec.raw, key, bare)
         (env / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
         _tar(env, Path(tmp) / "env.tar.gz")
         (Path(tmp) / "env.tar.gz").replace(tarball)
@@ -141,11 +149,14 @@ def _tar(env: Path, output: Path) -> None:
     """gzip'd tar of ``env``'s contents, manifest first (read without unpacking the rest)."""
     from isal import igzip  # a colframe dependency; compresses several times faster than zlib
 
-    with igzip.open(output, "wb", compresslevel=2) as raw, tarfile.open(fileobj=raw, mode="w|") as tar:
+    with (
+        igzip.open(output, "wb", compresslevel=2) as raw,
+        tarfile.open(fileobj=raw, mode="w|") as tar,
+    ):
         tar.add(env / MANIFEST, arcname=MANIFEST)
-        for entry in sorted(os.listdir(env)):
-            if entry != MANIFEST:
-                tar.add(env / entry, arcname=entry)
+        for entry in sorted(env.iterdir()):
+            if entry.name not in (MANIFEST, ".lock"):  # .lock: uv's, of the build directory
+                tar.add(entry, arcname=entry.name)
 
 
 def _wheel(name: str, source: Path, digest: str, cache: Path) -> Path:
@@ -176,7 +187,9 @@ def _add_cctools(env: Path) -> None:
     # a dist-info so importlib.metadata (and the worker probe) sees its version
     info = site / f"ndcctools-{_cctools_version()}.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: ndcctools\nVersion: {_cctools_version()}\n")
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: ndcctools\nVersion: {_cctools_version()}\n"
+    )
     (info / "INSTALLER").write_text("colframe\n")
     (info / "RECORD").write_text("")
     for program in _CCTOOLS_BIN:
@@ -187,7 +200,9 @@ def _add_cctools(env: Path) -> None:
 
 def _cctools_version() -> str:
     """cctools' release (``7.17.1``) from ``vine_worker --version``; ``0+unknown`` without one."""
-    worker = shutil.which("vine_worker", path=str(Path(sys.prefix) / "bin")) or shutil.which("vine_worker")
+    worker = shutil.which("vine_worker", path=str(Path(sys.prefix) / "bin")) or shutil.which(
+        "vine_worker"
+    )
     if worker:
         out = subprocess.run([worker, "--version"], capture_output=True, text=True).stdout.split()
         if len(out) > 2 and out[1] == "version":
@@ -228,4 +243,3 @@ def _uv_binary() -> str:
         msg = "colframe env pack installs with uv: pip install 'colframe[envs]' (or pip install uv)"
         raise ModuleNotFoundError(msg) from None
     return uv.find_uv_bin()
-

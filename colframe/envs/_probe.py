@@ -34,14 +34,14 @@ def probe(modules: Iterable[str] = ()) -> dict[str, Any]:
 
     Picklable (a plain module-level function); run it once per worker.
     """
-    imports = {}
+    imports: dict[str, str | None] = {}
     for name in modules:
         try:
             importlib.import_module(name)
             imports[name] = None
-        except Exception as err:  # any import-time failure is what the report is for
+        except Exception as err:  # noqa: BLE001 (any import-time failure is what the report is for)
             imports[name] = f"{type(err).__name__}: {err}"
-    versions = {}
+    versions: dict[str, str] = {}
     for dist in metadata.distributions():
         name = dist.metadata["Name"]
         if name:
@@ -61,7 +61,7 @@ def compare(driver: Mapping[str, Any], report: Mapping[str, Any]) -> list[Proble
     or a plain ``{package: version}`` mapping). Empty when the worker can run the tasks.
     """
     worker = report.get("worker", "worker")
-    drv_versions = driver["versions"] if "versions" in driver else driver
+    drv_versions = driver.get("versions", driver)
     problems = []
     if "python" in driver and report["python"].split(".")[:2] != driver["python"].split(".")[:2]:
         problems.append(

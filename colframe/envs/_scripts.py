@@ -71,7 +71,7 @@ exit 0
 # pip's and uv's relocatable launcher: sh runs the first lines, python reads them as a string
 _TRAMPOLINE = (
     "#!/bin/sh\n"
-    "'''exec' \"$(dirname -- \"$(realpath -- \"$0\")\")\"/'{python}' \"$0\" \"$@\"\n"
+    '\'\'\'exec\' "$(dirname -- "$(realpath -- "$0")")"/\'{python}\' "$0" "$@"\n'
     "' '''\n"
 )
 
@@ -93,7 +93,9 @@ def relocate_shebangs(env: Path, build_dir: Path) -> list[str]:
 
     Returns the names of the scripts rewritten (uv's relocatable venvs normally need none).
     """
-    pattern = re.compile(rb"#!" + re.escape(str(build_dir).encode()) + rb"/bin/(python[0-9.]*)\s*\n")
+    pattern = re.compile(
+        rb"#!" + re.escape(str(build_dir).encode()) + rb"/bin/(python[0-9.]*)\s*\n"
+    )
     rewritten = []
     for path in sorted((env / "bin").iterdir()):
         if path.is_symlink() or not path.is_file():

@@ -55,19 +55,21 @@ def load_spec(spec: str | Path | dict[str, Any]) -> Spec:
     Raises EnvError naming the conda packages that have no PyPI equivalent.
     """
     where = "spec"
-    if not isinstance(spec, dict):
+    if isinstance(spec, dict):
+        raw = spec
+    else:
         where = str(spec)
         try:
-            spec = json.loads(Path(spec).read_text())
+            raw = json.loads(Path(spec).read_text())
         except (OSError, ValueError) as err:
             msg = f"cannot read the environment spec {where}: {err}"
             raise EnvError(msg) from err
-    conda = spec.get("conda", {})
-    if not isinstance(conda, dict) or not isinstance(spec.get("pip", []), list):
+    conda = raw.get("conda", {})
+    if not isinstance(conda, dict) or not isinstance(raw.get("pip", []), list):
         msg = f"{where}: 'conda' must be an object and 'pip' a list (poncho's spec format)"
         raise EnvError(msg)
     entries = list(conda.get("dependencies", [])) + list(conda.get("packages", []))
-    result = Spec(pip=[str(p) for p in spec.get("pip", [])], raw=spec)
+    result = Spec(pip=[str(p) for p in raw.get("pip", [])], raw=raw)
     refused = []
     for entry in entries:
         if isinstance(entry, dict):

@@ -66,8 +66,9 @@ def tarball_manifest(tarball: Path) -> dict[str, Any]:
     try:
         with tarfile.open(tarball, "r|gz") as tar:
             first = tar.next()
-            if first is not None and first.name == MANIFEST:
-                return json.loads(tar.extractfile(first).read())
+            data = tar.extractfile(first) if first is not None and first.name == MANIFEST else None
+            if data is not None:
+                return json.loads(data.read())
     except _CORRUPT as err:
         msg = f"environment {tarball} is not a readable tarball ({err}): pack it again"
         raise EnvError(msg) from err

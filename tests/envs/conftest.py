@@ -33,4 +33,9 @@ def test_env(pack_cache, tmp_path_factory) -> Path:
     from colframe.envs import pack
 
     assert importlib.util.find_spec("inflection") is None, "inflection must not be in .venv"
-    return pack(TEST_SPEC, tmp_path_factory.mktemp("test-env") / "test.tar.gz", bare=True, cache_dir=pack_cache)
+    return pack(
+        TEST_SPEC,
+        tmp_path_factory.mktemp("test-env") / "test.tar.gz",
+        bare=True,
+        cache_dir=pack_cache,
+    )

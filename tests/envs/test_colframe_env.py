@@ -6,11 +6,11 @@ import pickle
 import subprocess
 
 import pytest
-from coffea import processor
-
 from _compare import assert_same
-from colframe.envs import pack, tarball_manifest, unpack
+from coffea import processor
 from conftest import COLFRAME_SPEC
+
+from colframe.envs import pack, tarball_manifest, unpack
 from processors.adl import ADLNanoAODSchema, Q5Processor
 
 # run inside the environment: the processor comes from the environment's colframe wheel
@@ -31,7 +31,9 @@ def test_colframe_environment_runs_an_adl_query_like_coffea(pack_cache, tmp_path
     data = ROOT.parent / "shared" / "data" / "adl" / "Run2012B_SingleMu_1000.root"
     tarball = pack(COLFRAME_SPEC, tmp_path / "colframe.tar.gz", cache_dir=pack_cache)
     manifest = tarball_manifest(tarball)
-    assert {"colframe", "coffea", "ndcctools", "cloudpickle", "threadpoolctl"} <= set(manifest["packages"])
+    assert {"colframe", "coffea", "ndcctools", "cloudpickle", "threadpoolctl"} <= set(
+        manifest["packages"]
+    )
     env = unpack(tarball, cache_dir=tmp_path / "worker")
     # a worker's bare environment: no venv on PATH, no PYTHONPATH, run outside the checkout
     bare = {"PATH": "/usr/bin:/bin", "COLFRAME_CACHE_DIR": str(tmp_path / "meta")}
@@ -40,12 +42,17 @@ def test_colframe_environment_runs_an_adl_query_like_coffea(pack_cache, tmp_path
     done = subprocess.run(cmd, cwd=tmp_path, env=bare, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     out, colframe_file, prefix = pickle.loads(out_file.read_bytes())
-    assert colframe_file.startswith(str(env)) and prefix == str(env)
+    assert colframe_file.startswith(str(env))
+    assert prefix == str(env)
     expected = processor.Runner(
         executor=processor.IterativeExecutor(), schema=ADLNanoAODSchema, chunksize=300
     )({"SingleMu": [str(data)]}, processor_instance=Q5Processor(), treename="Events")
     assert_same(out, expected)
     worker = subprocess.run(
-        [str(env / "bin" / "run_in_env"), "vine_worker", "--version"], env=bare, capture_output=True, text=True
+        [str(env / "bin" / "run_in_env"), "vine_worker", "--version"],
+        env=bare,
+        capture_output=True,
+        text=True,
     )
-    assert worker.returncode == 0 and "7.17" in worker.stdout
+    assert worker.returncode == 0
+    assert "7.17" in worker.stdout

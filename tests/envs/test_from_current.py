@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from conftest import ROOT
 
 from colframe.envs import pack, tarball_manifest
 from colframe.envs._driver import installed_versions, normalize, source_hash
-from conftest import ROOT
 
 
 def test_source_hash_follows_content_not_timestamps(tmp_path):
@@ -31,12 +31,16 @@ def test_source_hash_follows_content_not_timestamps(tmp_path):
 def test_from_current_pins_every_package_and_is_cached(pack_cache, tmp_path):
     checkout = source_hash(ROOT)
     tarball = pack(None, tmp_path / "current.tar.gz", from_current=True, cache_dir=pack_cache)
-    packed = {normalize(name): version for name, version in tarball_manifest(tarball)["packages"].items()}
+    packed = {
+        normalize(name): version for name, version in tarball_manifest(tarball)["packages"].items()
+    }
     driver = installed_versions()
     differ = {name: (v, packed.get(name)) for name, v in driver.items() if packed.get(name) != v}
     assert set(differ) <= {"pip", "uv"}  # the packaging tools are left out on purpose
     assert packed["colframe"] == driver["colframe"]  # the editable checkout, as a built wheel
-    [cached] = (pack_cache / "packs").glob(f"env-{tarball_manifest(tarball)['spec_hash'][:32]}.tar.gz")
+    [cached] = (pack_cache / "packs").glob(
+        f"env-{tarball_manifest(tarball)['spec_hash'][:32]}.tar.gz"
+    )
     before = cached.stat().st_mtime_ns
     again = pack(None, tmp_path / "again.tar.gz", from_current=True, cache_dir=pack_cache)
     if source_hash(ROOT) == checkout:  # a shared checkout may be edited while this test runs

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
-from colframe.envs import pack, tarball_manifest
 from conftest import TEST_SPEC, colframe_cli
+
+from colframe.envs import pack, tarball_manifest
 
 IMPORT = "import inflection, os, sys; print(inflection.camelize('chunk_failure'), sys.prefix)"
 BARE_ENV = {"PATH": "/usr/bin:/bin"}  # what a batch worker may have: no venv, no PYTHONPATH
@@ -17,7 +19,9 @@ BARE_ENV = {"PATH": "/usr/bin:/bin"}  # what a batch worker may have: no venv, n
 
 def test_env_run_imports_a_package_the_driver_lacks(test_env, tmp_path):
     cache = tmp_path / "cache"
-    done = colframe_cli("env", "run", "--cache-dir", str(cache), str(test_env), "--", "python", "-c", IMPORT)
+    done = colframe_cli(
+        "env", "run", "--cache-dir", str(cache), str(test_env), "--", "python", "-c", IMPORT
+    )
     assert done.returncode == 0, done.stderr
     word, prefix = done.stdout.split()
     assert word == "ChunkFailure"
@@ -37,7 +41,12 @@ def test_run_in_env_after_plain_tar_elsewhere(test_env, tmp_path):
     link.symlink_to(unpacked)
     first = subprocess.run([str(link / "bin" / "run_in_env")], env=BARE_ENV, capture_output=True)
     assert first.returncode == 0, first.stderr
-    cmd = [str(link / "bin" / "run_in_env"), "sh", "-c", f'python -c "{IMPORT}"; echo $PONCHO_PREFIX']
+    cmd = [
+        str(link / "bin" / "run_in_env"),
+        "sh",
+        "-c",
+        f'python -c "{IMPORT}"; echo $PONCHO_PREFIX',
+    ]
     done = subprocess.run(cmd, env=BARE_ENV, capture_output=True, text=True, check=True)
     word, prefix, poncho_prefix = done.stdout.split()
     assert word == "ChunkFailure"
@@ -48,7 +57,9 @@ def test_poncho_package_run_unpacks_and_runs(test_env, tmp_path):
     # Work Queue's wrapper form: poncho_package_run -e ENV.tar.gz -u DIR -- CMD
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    subprocess.run(["tar", "xf", str(test_env), "-C", str(scratch), "bin/poncho_package_run"], check=True)
+    subprocess.run(
+        ["tar", "xf", str(test_env), "-C", str(scratch), "bin/poncho_package_run"], check=True
+    )
     runner = scratch / "bin" / "poncho_package_run"
     target = tmp_path / "unpacked"
     cmd = [str(runner), "-e", str(test_env), "-u", str(target), "--", "python", "-c", IMPORT]
@@ -58,7 +69,7 @@ def test_poncho_package_run_unpacks_and_runs(test_env, tmp_path):
 
 def test_manifest_records_interpreter_platform_versions(test_env):
     manifest = tarball_manifest(test_env)
-    assert manifest["python"]["version"] == "%d.%d.%d" % sys.version_info[:3]
+    assert manifest["python"]["version"] == platform.python_version()
     assert Path(manifest["python"]["interpreter"]).exists()
     assert manifest["packages"] == {"inflection": "0.5.1"}
     assert manifest["bare"] is True

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import pickle
+import platform
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
+from conftest import colframe_cli
 
 from colframe.envs import compare, format_problems, pack, probe
-from conftest import colframe_cli
 
 
 def test_probe_runs_in_another_process_and_reports_imports():
     assert pickle.loads(pickle.dumps(probe)) is probe
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
         report = pool.submit(probe, ["json", "inflection"]).result()
-    assert report["python"] == "%d.%d.%d" % sys.version_info[:3]
+    assert report["python"] == platform.python_version()
     assert report["imports"]["json"] is None
     assert report["imports"]["inflection"] == "ModuleNotFoundError: No module named 'inflection'"
     assert report["versions"]["colframe"] == probe()["versions"]["colframe"]
@@ -39,7 +40,9 @@ def test_missing_module_and_other_python_are_problems():
 
 
 def test_env_check_passes_inside_the_environment(test_env, tmp_path):
-    done = colframe_cli("env", "check", "--env", str(test_env), "--cache-dir", str(tmp_path), "inflection")
+    done = colframe_cli(
+        "env", "check", "--env", str(test_env), "--cache-dir", str(tmp_path), "inflection"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "imports inflection ok" in done.stdout
 

@@ -42,7 +42,9 @@ def test_new_form_maps_conda_entries_and_collects_pip():
 
 
 def test_old_form():
-    spec = load_spec({"conda": {"channels": [], "packages": ["numpy=1.26=py311h_0"]}, "pip": ["six"]})
+    spec = load_spec(
+        {"conda": {"channels": [], "packages": ["numpy=1.26=py311h_0"]}, "pip": ["six"]}
+    )
     assert spec.pip == ["six", "numpy==1.26.*"]
     assert not spec.ndcctools
 

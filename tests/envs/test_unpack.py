@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import platform
 import subprocess
 import sys
 import tarfile
@@ -11,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import colframe_cli
 
 from colframe.envs import MANIFEST, run, unpack
 from colframe.errors import EnvError
-from conftest import colframe_cli
 
 # waits for the start signal, so both processes unpack the same tarball at the same moment
 UNPACK_WHEN_TOLD = """
@@ -68,9 +69,9 @@ def test_two_processes_unpacking_at_once_leave_one_intact_copy(test_env, tmp_pat
     assert [proc.returncode for proc in procs] == [0, 0], [err for _, err in outs]
     first, second = (Path(out.strip()) for out, _ in outs)
     assert first == second
-    assert sorted(p.name for p in (cache / "envs").iterdir() if p.is_dir() and p.name != ".digests") == [
-        first.name
-    ]
+    assert sorted(
+        p.name for p in (cache / "envs").iterdir() if p.is_dir() and p.name != ".digests"
+    ) == [first.name]
     assert _files(first) >= _members(test_env)
     done = run(test_env, ["python", "-c", "import inflection"], cache_dir=cache)
     assert done.returncode == 0
@@ -79,8 +80,10 @@ def test_two_processes_unpacking_at_once_leave_one_intact_copy(test_env, tmp_pat
 def test_another_python_version_is_refused_before_unpacking(test_env, tmp_path):
     other = _with_manifest(test_env, tmp_path / "py310.tar.gz", version="3.10.14")
     cache = tmp_path / "cache"
-    here = "%d.%d.%d" % sys.version_info[:3]
-    with pytest.raises(EnvError, match=rf"py310\.tar\.gz cannot run .*Python 3\.10\.14 wanted, .* is {here}"):
+    here = platform.python_version()
+    with pytest.raises(
+        EnvError, match=rf"py310\.tar\.gz cannot run .*Python 3\.10\.14 wanted, .* is {here}"
+    ):
         unpack(other, cache_dir=cache)
     assert [p.name for p in (cache / "envs").iterdir() if not p.name.startswith(".")] == []
     done = colframe_cli("env", "run", "--cache-dir", str(cache), str(other), "--", "true")
@@ -90,8 +93,12 @@ def test_another_python_version_is_refused_before_unpacking(test_env, tmp_path):
 
 
 def test_missing_interpreter_is_refused(test_env, tmp_path):
-    other = _with_manifest(test_env, tmp_path / "elsewhere.tar.gz", interpreter="/opt/nowhere/bin/python3.11")
-    with pytest.raises(EnvError, match=r"needs the Python .* /opt/nowhere/bin/python3\.11, which does not exist"):
+    other = _with_manifest(
+        test_env, tmp_path / "elsewhere.tar.gz", interpreter="/opt/nowhere/bin/python3.11"
+    )
+    with pytest.raises(
+        EnvError, match=r"needs the Python .* /opt/nowhere/bin/python3\.11, which does not exist"
+    ):
         unpack(other, cache_dir=tmp_path / "cache")
 
 
