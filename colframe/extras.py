@@ -20,6 +20,7 @@ __all__ = [
     "isal_zlib",
     "ndcctools_taskvine",
     "ndcctools_work_queue",
+    "uv",
     "venv_pack",
 ]
 
@@ -73,6 +74,11 @@ def fsspec_xrootd() -> ModuleType:
     install = "conda install -c conda-forge fsspec-xrootd"
     note = "or pip install fsspec-xrootd xrootd, where XRootD builds from source"
     return _load("fsspec_xrootd", "reading root:// URLs", install, note)
+
+
+def uv() -> ModuleType:
+    """``uv`` (its ``find_uv_bin()`` gives the installer), for ``colframe env pack``."""
+    return _load("uv", "colframe env pack", 'pip install "colframe[envs]"')
 
 
 def venv_pack() -> ModuleType:

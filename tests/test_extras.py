@@ -17,6 +17,7 @@ EXPECTED = {
     "ndcctools_taskvine": ("ndcctools.taskvine", "conda install -c conda-forge ndcctools"),
     "ndcctools_work_queue": ("ndcctools.work_queue", "conda install -c conda-forge ndcctools"),
     "fsspec_xrootd": ("fsspec_xrootd", "conda install -c conda-forge fsspec-xrootd"),
+    "uv": ("uv", 'pip install "colframe[envs]"'),
     "venv_pack": ("venv_pack", "pip install venv-pack"),
 }
 

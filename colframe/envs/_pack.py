@@ -14,6 +14,7 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from .. import extras
 from ..errors import EnvError
 from . import _driver, _scripts
 from ._manifest import MANIFEST, build_manifest
@@ -234,12 +235,4 @@ def _uv(*args: str) -> None:
 
 
 def _uv_binary() -> str:
-    try:
-        import uv
-    except ImportError:
-        found = shutil.which("uv")
-        if found:
-            return found
-        msg = "colframe env pack installs with uv: pip install 'colframe[envs]' (or pip install uv)"
-        raise ModuleNotFoundError(msg) from None
-    return uv.find_uv_bin()
+    return extras.uv().find_uv_bin()
