@@ -17,6 +17,7 @@ __all__ = [
     "Result",
     "Task",
     "TaskVineExecutor",
+    "WorkQueueExecutor",
     "executor_names",
     "get_executor",
     "register",
@@ -37,5 +38,9 @@ def __getattr__(name: str):
         from .taskvine import TaskVineExecutor
 
         return TaskVineExecutor
+    if name == "WorkQueueExecutor":
+        from .workqueue import WorkQueueExecutor
+
+        return WorkQueueExecutor
     msg = f"module {__name__!r} has no attribute {name!r}"
     raise AttributeError(msg)

@@ -160,6 +160,7 @@ _BUILTIN: dict[str, str] = {
     "futures": "colframe.executors.futures:FuturesExecutor",
     "dask": "colframe.executors.dask:DaskExecutor",
     "taskvine": "colframe.executors.taskvine:TaskVineExecutor",
+    "workqueue": "colframe.executors.workqueue:WorkQueueExecutor",
 }
 
 

@@ -1,7 +1,7 @@
-"""TaskVine on real vine_worker processes: worker loss, splitting, errors, DaskVine.
+"""TaskVine and Work Queue on real worker processes: worker loss, splitting, errors.
 
-The all-executors suites (tests/test_runner_all_executors.py and friends) run the
-TaskVine executor in both modes too; these are the engine's own cases.
+The all-executors suites (tests/test_runner_all_executors.py and friends) run these
+executors too; these are the manager–worker engines' own cases.
 """
 
 from __future__ import annotations
@@ -15,6 +15,14 @@ from conftest import shared_file
 
 from colframe.errors import ChunkError, NoWorkersError
 from colframe.executors.taskvine import TaskVineExecutor
+from colframe.executors.workqueue import WorkQueueExecutor
+
+ENGINES = {
+    "taskvine": lambda **o: TaskVineExecutor(**o),
+    "taskvine-tasks": lambda **o: TaskVineExecutor(mode="tasks", **o),
+    "workqueue": lambda **o: WorkQueueExecutor(**o),
+}
+MONITORED = ["taskvine-tasks", "workqueue"]  # engines that enforce limits and split
 
 pytestmark = pytest.mark.slow
 
@@ -24,11 +32,11 @@ def adl_fileset():
     return {"SingleMu": [str(shared_file("Run2012B_SingleMu_1000.root"))]}
 
 
-@pytest.mark.parametrize("mode", ["serverless", "tasks"])
-def test_worker_killed_mid_run_loses_nothing(mode, generated):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_worker_killed_mid_run_loses_nothing(engine, generated, tmp_path):
     fileset = {"synth": [str(p) for p in generated]}
     expected, _ = run(fileset, Slow(0), chunksize=1_500)
-    executor = TaskVineExecutor(workers=2, mode=mode)
+    executor = ENGINES[engine](workers=2, run_info_dir=tmp_path)
     killed = threading.Event()
     stop = threading.Event()
 
@@ -54,27 +62,31 @@ def test_worker_killed_mid_run_loses_nothing(mode, generated):
     assert report.executor_stats["workers_lost"] == 1
 
 
-def test_memory_exhaustion_splits_the_chunk(adl_fileset):
+@pytest.mark.parametrize("engine", MONITORED)
+def test_memory_exhaustion_splits_the_chunk(engine, adl_fileset, tmp_path):
     # the split chunk's two halves are [0, 500) and [500, 1000): the run with those chunks
     expected, _ = run(adl_fileset, CoffeaStyle(), chunksize=500)
-    # a 1000-event chunk holds 400 MB more than its 550 MB limit allows; its halves fit
-    executor = TaskVineExecutor(
+    # a 1000-event chunk holds 500 MB on top of Python's ~150 MB: over its 550 MB limit;
+    # its halves fit
+    executor = ENGINES[engine](
         workers=1,
-        mode="tasks",
+        run_info_dir=tmp_path,
         memory=2_000,
         resources={"processing": {"memory": 550}},
         min_split_entries=100,
     )
-    out, report = run(adl_fileset, MemoryHog(0.4), executor=executor, chunksize=1_000)
+    # TaskVine samples memory every second here; Work Queue's monitor every 5 s
+    hold = 2.5 if engine.startswith("taskvine") else 7
+    out, report = run(adl_fileset, MemoryHog(0.5, hold), executor=executor, chunksize=1_000)
     assert_same(out, expected)
     assert report.complete
     assert report.executor_stats["splits"] >= 1
     assert report.executor_stats["peak_memory_mb"]["processing"] > 400  # measured, not guessed
 
 
-@pytest.mark.parametrize("mode", ["serverless", "tasks"])
-def test_processor_error_names_file_entries_and_cause(mode, adl_fileset):
-    executor = TaskVineExecutor(workers=1, mode=mode, retries=0)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_processor_error_names_file_entries_and_cause(engine, adl_fileset, tmp_path):
+    executor = ENGINES[engine](workers=1, retries=0, run_info_dir=tmp_path)
     with pytest.raises(ChunkError) as info:
         run(adl_fileset, Raises(), executor=executor, chunksize=500)
     message = str(info.value)
@@ -83,9 +95,12 @@ def test_processor_error_names_file_entries_and_cause(mode, adl_fileset):
     assert "boom in user code" in message
 
 
-def test_no_worker_connects_fails_with_the_worker_command():
-    executor = TaskVineExecutor(workers=0, connect_timeout=2)
+@pytest.mark.parametrize(
+    ("engine", "binary"), [("taskvine", "vine_worker"), ("workqueue", "work_queue_worker")]
+)
+def test_no_worker_connects_fails_with_the_worker_command(engine, binary, tmp_path):
+    executor = ENGINES[engine](workers=0, connect_timeout=2, run_info_dir=tmp_path)
     with pytest.raises(NoWorkersError) as info, executor:
         pass
-    assert "vine_worker" in str(info.value)
+    assert f"{binary} " in str(info.value)
     assert "connect_timeout" in str(info.value)
