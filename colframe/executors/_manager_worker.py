@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import secrets
 import shutil
 import socket
 import tempfile
@@ -87,6 +88,8 @@ class ManagerWorkerExecutor(Executor):
     engine: ClassVar[str] = ""
     worker_binary: ClassVar[str] = ""
     factory_hint: ClassVar[str] = ""
+    #: make a password file when workers come from elsewhere and none was given
+    password_by_default: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -148,6 +151,7 @@ class ManagerWorkerExecutor(Executor):
         self._finished: dict[int, Result] = {}  # engine ids finished, not yet asked for
         self._splits: dict[int, _Split] = {}  # id(internal task) -> its split
         self._staging: Path | None = None
+        self._password: str | os.PathLike | None = None  # the one in use (maybe made here)
 
     @property
     def monitored(self) -> bool:
@@ -179,8 +183,11 @@ class ManagerWorkerExecutor(Executor):
                 else:
                     os.environ[key] = value
         try:
-            if self.password is not None:
-                self._set_password(os.fspath(self.password))
+            self._password = self.password
+            if self._password is None and not self.workers and self.password_by_default:
+                self._password = self._new_password_file()
+            if self._password is not None:
+                self._set_password(os.fspath(self._password))
             self._configure()
             if self.workers:
                 self.local = self._local_workers().start()
@@ -189,6 +196,18 @@ class ManagerWorkerExecutor(Executor):
             self.stop(abort=True)
             raise
         log.info("%s manager on port %d; logs in %s", self.engine, self.manager.port, self.run_info)
+
+    def _new_password_file(self) -> Path:
+        path = self.run_info / "worker.password"
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+        log.warning(
+            "%s: workers must present the password in %s (copy it to them; "
+            "pass password= to choose the file)",
+            self.engine,
+            path,
+        )
+        return path
 
     def _local_workers(self) -> LocalWorkers:
         options = [*self._password_option(), *(["--ssl"] if self.ssl else [])]
@@ -204,7 +223,8 @@ class ManagerWorkerExecutor(Executor):
         )
 
     def _password_option(self) -> list[str]:
-        return [] if self.password is None else ["--password", os.fspath(self.password)]
+        password = self._password if self.manager is not None else self.password
+        return [] if password is None else ["--password", os.fspath(password)]
 
     def worker_command(self) -> str:
         """The command that connects one more worker to this manager."""

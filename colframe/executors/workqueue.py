@@ -44,7 +44,9 @@ class WorkQueueExecutor(ManagerWorkerExecutor):
         port: 0 (any free port), an int, or a ``(low, high)`` range.
         manager_name: advertise the manager to the catalog under this name (workers
             then use ``-M NAME``); None advertises nothing.
-        password: a password file shared with the workers; ssl: True or ``(key, cert)``.
+        password: a password file shared with the workers (with ``workers=0`` and no
+            password, one is made in the run-info directory and named in the log);
+            ssl: True or ``(key, cert)``.
         resource_monitor: run tasks under cctools' resource monitor, which enforces
             the categories' limits and reports exhaustion (needed for splitting).
         retries, connect_timeout, run_info_dir, resources, resources_mode,
@@ -55,6 +57,7 @@ class WorkQueueExecutor(ManagerWorkerExecutor):
     engine = "Work Queue"
     worker_binary = "work_queue_worker"
     factory_hint = "work_queue_factory -T condor|slurm --min-workers N {host} {port}"
+    password_by_default = True
 
     def __init__(
         self, workers: int | None = None, *, resource_monitor: bool = True, **options: Any

@@ -104,3 +104,6 @@ def test_no_worker_connects_fails_with_the_worker_command(engine, binary, tmp_pa
         pass
     assert f"{binary} " in str(info.value)
     assert "connect_timeout" in str(info.value)
+    if engine == "workqueue":  # workers from elsewhere: a password file is made by default
+        assert "--password" in str(info.value)
+        assert (tmp_path / "worker.password").stat().st_mode & 0o077 == 0
