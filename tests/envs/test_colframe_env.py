@@ -8,10 +8,11 @@ import subprocess
 import pytest
 from _compare import assert_same
 from coffea import processor
-from conftest import COLFRAME_SPEC
 
 from colframe.envs import pack, tarball_manifest, unpack
 from processors.adl import ADLNanoAODSchema, Q5Processor
+
+from .conftest import COLFRAME_SPEC
 
 # run inside the environment: the processor comes from the environment's colframe wheel
 ADL_IN_ENV = """
@@ -26,7 +27,7 @@ pickle.dump((out, colframe.__file__, sys.prefix), open(sys.argv[2], "wb"))
 
 @pytest.mark.slow
 def test_colframe_environment_runs_an_adl_query_like_coffea(pack_cache, tmp_path):
-    from conftest import ROOT
+    from .conftest import ROOT
 
     data = ROOT.parent / "shared" / "data" / "adl" / "Run2012B_SingleMu_1000.root"
     tarball = pack(COLFRAME_SPEC, tmp_path / "colframe.tar.gz", cache_dir=pack_cache)

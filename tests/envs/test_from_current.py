@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT
 
 from colframe.envs import pack, tarball_manifest
 from colframe.envs._driver import installed_versions, normalize, source_hash
+
+from .conftest import ROOT
 
 
 def test_source_hash_follows_content_not_timestamps(tmp_path):

@@ -9,9 +9,9 @@ import sys
 import tarfile
 from pathlib import Path
 
-from conftest import TEST_SPEC, colframe_cli
-
 from colframe.envs import pack, tarball_manifest
+
+from .conftest import TEST_SPEC, colframe_cli
 
 IMPORT = "import inflection, os, sys; print(inflection.camelize('chunk_failure'), sys.prefix)"
 BARE_ENV = {"PATH": "/usr/bin:/bin"}  # what a batch worker may have: no venv, no PYTHONPATH

@@ -8,9 +8,9 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
-from conftest import colframe_cli
-
 from colframe.envs import compare, format_problems, pack, probe
+
+from .conftest import colframe_cli
 
 
 def test_probe_runs_in_another_process_and_reports_imports():

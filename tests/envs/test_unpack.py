@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import colframe_cli
 
 from colframe.envs import MANIFEST, run, unpack
 from colframe.errors import EnvError
+
+from .conftest import colframe_cli
 
 # waits for the start signal, so both processes unpack the same tarball at the same moment
 UNPACK_WHEN_TOLD = """
