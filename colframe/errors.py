@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "CheckpointError",
+    "ClusterConnectionError",
     "ChunkError",
     "ColframeError",
     "EnvError",
@@ -22,6 +23,7 @@ __all__ = [
     "NoWorkersError",
     "ProcessorOutputError",
     "SavedOutputError",
+    "SpoolError",
     "ResourceExhaustedError",
     "TaskEngineError",
     "TreeNotFoundError",
@@ -143,3 +145,15 @@ class OutputPathError(ColframeError):
 
 class SavedOutputError(ColframeError):
     """A file given as a saved colframe output is not one (or cannot be read)."""
+
+
+class SpoolError(ColframeError):
+    """Partial outputs could not be written to the spool directory (disk full, quota, unwritable).
+
+    A local resource failure, deliberately not an OSError: it is never taken for
+    an unreadable input file, so ``skipbadfiles`` never skips a computed chunk.
+    """
+
+
+class ClusterConnectionError(ColframeError):
+    """The scheduler address given to an executor did not answer as a scheduler in time."""

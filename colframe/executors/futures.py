@@ -81,6 +81,16 @@ def _run(path: str, payload: bytes, kind: str, store, running: str, token: str) 
             pass  # idle: a death from now on is no task's fault
 
 
+def _how(pid: int, process: Any) -> str:
+    code = process.exitcode
+    if code is not None and code < 0:
+        try:
+            return f"pid {pid} killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"pid {pid} killed by signal {-code}"
+    return f"pid {pid} exited with status {code}"
+
+
 class FuturesExecutor(Executor):
     """Run tasks in ``workers`` local processes.
 
@@ -115,7 +125,7 @@ class FuturesExecutor(Executor):
         # per pool generation: its worker processes, then the tokens blamed for its death
         self._generation = 0
         self._processes: dict[int, dict[int, Any]] = {}
-        self._blamed: dict[int, set[str]] = {}
+        self._blamed: dict[int, dict[str, str]] = {}
         self._sigterm: Any = None
         self._driver = os.getpid()
         self.worker_deaths = 0
@@ -241,9 +251,10 @@ class FuturesExecutor(Executor):
             _, generation, token, _ = task.handle
             try:
                 finished.append((task, future.result()))
-            except BrokenProcessPool as exc:
-                if token in self._autopsy(generation):
-                    finished.append((task, Err(self._died(task, exc))))
+            except BrokenProcessPool:
+                death = self._autopsy(generation).get(token)
+                if death is not None:
+                    finished.append((task, Err(self._died(task, death))))
                 else:
                     self._launch(task)  # an innocent bystander of another task's crash
             except KeyboardInterrupt:
@@ -253,8 +264,11 @@ class FuturesExecutor(Executor):
                 finished.append((task, Err(failure)))
         return finished
 
-    def _autopsy(self, generation: int) -> set[str]:
-        """The tokens of the tasks that were running on the dead worker(s) of pool ``generation``."""
+    def _autopsy(self, generation: int) -> dict[str, str]:
+        """The tasks that were running on the dead worker(s) of pool ``generation``.
+
+        Returns ``{token: how the worker died}``.
+        """
         blamed = self._blamed.get(generation)
         if blamed is not None:
             return blamed
@@ -270,13 +284,13 @@ class FuturesExecutor(Executor):
                 for pid, process in processes.items()
                 if process.exitcode is not None and process.exitcode != -signal.SIGTERM
             ]
-            blamed = {running[pid] for pid in dead if running[pid]}
+            blamed = {running[pid]: _how(pid, processes[pid]) for pid in dead if running[pid]}
             if not blamed:
                 # no death but the pool's own SIGTERMs (the culprit was SIGTERMed too, or
                 # a result could not be read): every task that was running takes an attempt
-                blamed = {token for token in running.values() if token}
+                blamed = {t: _how(pid, processes[pid]) for pid, t in running.items() if t}
             self._new_pool()
-        self._blamed[generation] = blamed or set()
+        self._blamed[generation] = blamed or {}
         return self._blamed[generation]
 
     def _running(self, pid: int) -> str:
@@ -289,11 +303,11 @@ class FuturesExecutor(Executor):
         return token
 
     @staticmethod
-    def _died(task: Task, exc: BrokenProcessPool) -> ChunkFailure:
+    def _died(task: Task, death: str) -> ChunkFailure:
         error = WorkerDiedError(
-            f"the worker process running this task died ({exc}); likely a crash (segfault, "
-            f"os._exit) or the kernel's out-of-memory killer; run this chunk alone with "
-            f"IterativeExecutor to see the real error"
+            f"the worker process running this task died ({death}); likely a crash (segfault, "
+            f"os._exit) or the kernel's out-of-memory killer (SIGKILL); run this chunk alone "
+            f"with IterativeExecutor to see the real error"
         )
         return ChunkFailure.from_exception(error, describe_arg(task.arg), task.kind, True)
 
