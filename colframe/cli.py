@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,12 @@ from . import serialize
 from .config import RUNNER_KEYS, executor_from_config, load_config
 from .decompression import ZLIB_LIBRARIES
 from .envs import _cli as envs_cli
-from .errors import ColframeError
+from .errors import ColframeError, OutputPathError, ProcessorError, SavedOutputError
 from .executors import executor_names, get_executor
 from .rerun import merge_runs
-from .runner import Runner
+from .runner import Runner, check_processor
 
-__all__ = ["main"]
+__all__ = ["check_output_path", "load_processor", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +39,12 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="colframe", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    for add in _SUBCOMMANDS:
+        add(commands)
+    return parser
 
+
+def _add_run(commands) -> None:
     run = commands.add_parser("run", help="run a processor over a fileset")
     run.add_argument("processor", help="MODULE:NAME of a processor class, instance or callable")
     run.add_argument("--fileset", required=True, help="JSON fileset file")
@@ -74,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=_run)
 
+
+def _add_report(commands) -> None:
     report = commands.add_parser("report", help="summarize an output written by `colframe run`")
     report.add_argument("output")
     report.add_argument(
@@ -84,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(handler=_report)
 
+
+def _add_merge(commands) -> None:
     merge = commands.add_parser(
         "merge", help="merge outputs (e.g. a run and the rerun of its failed fileset)"
     )
@@ -91,18 +101,22 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("--output", "-o", required=True, help="where to write the merged output")
     merge.set_defaults(handler=_merge)
 
+
+def _add_bench(commands) -> None:
     bench = commands.add_parser(
         "bench", help="benchmarks: `colframe bench adl --help` (ADL q1–q8 vs coffea)"
     )
     bench.add_argument("suite", choices=["adl"])
     bench.add_argument("options", nargs=argparse.REMAINDER, help="options of the suite")
     bench.set_defaults(handler=_bench)
-    envs_cli.add_parser(commands)
-    return parser
 
 
 def load_processor(target: str) -> Any:
-    """Import ``MODULE:NAME``; a class is instantiated without arguments."""
+    """Import ``MODULE:NAME``; a class is instantiated without arguments.
+
+    Raises ColframeError (ProcessorError when the object is not a processor, is
+    None, or its class cannot be created without arguments).
+    """
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
         msg = f"processor must be given as MODULE:NAME (e.g. processors.adl:Q1Processor), not {target!r}"
@@ -119,10 +133,56 @@ def load_processor(target: str) -> Any:
     except AttributeError:
         msg = f"module {module_name!r} has no {attr!r}"
         raise ColframeError(msg) from None
-    return obj() if isinstance(obj, type) else obj
+    if obj is None:
+        msg = f"{target} is None, not a processor: name a processor class or instance"
+        raise ProcessorError(msg)
+    if isinstance(obj, type):
+        obj = _instantiate(obj, target)
+    check_processor(obj, target)
+    return obj
+
+
+def _instantiate(cls: type, target: str) -> Any:
+    try:
+        return cls()
+    except TypeError as err:
+        problem = f"{type(err).__name__}: {err}"
+    except Exception as err:  # the user's constructor may raise anything: one line says it
+        msg = f"creating the processor {target}() raised {type(err).__name__}: {err}"
+        raise ProcessorError(msg) from err
+    msg = (
+        f"cannot create the processor {target}() without arguments ({problem}); give its "
+        f"parameters defaults, or name a module-level instance (MODULE:my_processor)"
+    )
+    raise ProcessorError(msg)
+
+
+def check_output_path(path: str, flag: str = "--output") -> None:
+    """Raise OutputPathError unless a file can be written at ``path`` (checked before any work)."""
+    target = Path(path)
+    parent = target.parent
+    if target.is_dir():
+        problem = f"is a directory; give a file path such as {target / 'out.pkl'}"
+    elif not parent.is_dir():
+        what = "does not exist" if not parent.exists() else "is not a directory"
+        problem = f"cannot be written: {parent} {what} (mkdir -p it, or write elsewhere)"
+    else:
+        try:  # the one sure test: create a file beside it (permissions, read-only mounts, quota)
+            with tempfile.NamedTemporaryFile(dir=parent, prefix=".colframe-probe-"):
+                pass
+            if target.exists() and not os.access(target, os.W_OK):
+                reason = f"{target} is read-only"
+                raise PermissionError(reason)
+        except OSError as err:
+            problem = f"cannot be written: {type(err).__name__}: {err}"
+        else:
+            return
+    msg = f"{flag} {path!r} {problem}"
+    raise OutputPathError(msg)
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_output_path(args.output)
     processor = load_processor(args.processor)
     config = load_config(args.config)
     if args.executor in config:
@@ -157,16 +217,24 @@ def _run(args: argparse.Namespace) -> int:
 def _load_saved(path: str) -> dict[str, Any]:
     try:
         saved = serialize.load(path)
-    except (OSError, RuntimeError, EOFError) as err:
-        msg = f"cannot read {path!r} as a colframe output: {err}"
-        raise ColframeError(msg) from err
+    except OSError as err:
+        msg = f"cannot read {path!r} as a colframe output: {type(err).__name__}: {err}"
+        raise SavedOutputError(msg) from err
+    except Exception as err:  # unpickling foreign bytes can raise anything
+        msg = (
+            f"{path!r} is not an output written by `colframe run` or `colframe merge` "
+            f"(it does not load: {type(err).__name__}: {err})"
+        )
+        raise SavedOutputError(msg) from err
     if not (isinstance(saved, dict) and {"output", "report"} <= saved.keys()):
         msg = f"{path!r} is not an output written by `colframe run` (no output and report in it)"
-        raise ColframeError(msg)
+        raise SavedOutputError(msg)
     return saved
 
 
 def _report(args: argparse.Namespace) -> int:
+    if args.failed_fileset is not None:
+        check_output_path(args.failed_fileset, "--failed-fileset")
     report = _load_saved(args.output)["report"]
     print(report.summary())
     if args.failed_fileset is not None:
@@ -195,6 +263,7 @@ def _write_failed_fileset(report, output: str, path: str) -> None:
 
 
 def _merge(args: argparse.Namespace) -> int:
+    check_output_path(args.output)
     runs = []
     for path in args.inputs:
         saved = _load_saved(path)
@@ -230,6 +299,10 @@ def _checkout() -> Path:
         f"at {' or '.join(map(str, candidates))}: run it from a clone of the repository"
     )
     raise ColframeError(msg)
+
+
+#: each adds one subcommand to the parser's subparsers; a new command is one more entry
+_SUBCOMMANDS = [_add_run, _add_report, _add_merge, _add_bench, envs_cli.add_parser]
 
 
 if __name__ == "__main__":

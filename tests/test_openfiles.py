@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import awkward as ak
+import pytest
 import uproot
 from _processors import CoffeaStyle
 from coffea.nanoevents import NanoAODSchema
@@ -13,8 +15,9 @@ from coffea.nanoevents import NanoAODSchema
 import colframe
 from colframe._openfiles import OpenFiles
 from colframe._work import ProcessChunk
-from colframe.fileset import normalize_fileset
-from colframe.plan import make_work_items
+from colframe.errors import FileChangedError
+from colframe.fileset import FileSpec, normalize_fileset
+from colframe.plan import WorkItem, make_work_items
 from colframe.preprocess import fetch_metadata
 
 
@@ -104,3 +107,27 @@ def test_concurrent_threads_count_their_own_reads(generated):
     for item in items:
         assert got[item].out == expected[item].out
         assert got[item].bytesread == expected[item].bytesread > 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"numentries": 5_000},  # planned when the file was shorter: it grew since
+        {"numentries": 7_000, "entrystop": 7_000},  # it shrank since
+        {"fileuuid": "00000000-0000-0000-0000-000000000000"},  # another file at its path
+    ],
+    ids=["grew", "shrank", "replaced"],
+)
+def test_a_chunk_refuses_a_file_that_is_not_the_planned_one(change, generated):
+    # the plan as it was made before the file changed: the chunk checks it at open time
+    path = str(generated[0])
+    meta = fetch_metadata(FileSpec(path, "Events"))
+    planned = WorkItem("d", path, "Events", 0, 2_000, meta.uuid, None, meta.numentries)
+    item = dataclasses.replace(planned, **change)
+    chunk = ProcessChunk(CoffeaStyle(), NanoAODSchema)
+    with pytest.raises(FileChangedError, match="file changed since it was preprocessed") as info:
+        chunk(item)
+    assert f"{path!r} (tree 'Events') has UUID {meta.uuid} and 6000 entries" in str(info.value)
+    assert "clear the metadata cache" in str(info.value)
+    assert chunk(planned).events == 2_000  # the same chunk as planned reads (file reopened)
+    chunk.close()
