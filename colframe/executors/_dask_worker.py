@@ -14,8 +14,7 @@ from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from .. import serialize
-from ..results import ChunkFailure
-from ..results import Err, Ok, Result
+from ..results import ChunkFailure, Err, Ok, Result
 from ._store import MemoryStore
 from ._task import describe_arg, execute_loaded
 
@@ -40,7 +39,9 @@ class ShippedFunction(WorkerPlugin):
         return {"payload": self.payload}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["payload"])
+        self.payload = state["payload"]
+        self._function = None
+        self._lock = threading.Lock()
 
     def function(self):
         with self._lock:  # several worker threads may start at once; unpickle once
@@ -109,11 +110,11 @@ def run_task(name: str, arg: Any, kind: str, keep: bool, pickled: bool = False) 
     if pickled:
         try:
             arg = serialize.loads(arg)
-        except Exception as exc:  # e.g. a class this worker cannot import
+        except Exception as exc:  # noqa: BLE001  (e.g. a class this worker cannot import)
             item = "a task argument that cannot be unpickled on the worker"
             return Err(ChunkFailure.from_exception(exc, item, kind, retryable=False))
     plugin = get_worker().plugins.get(name)
-    if plugin is None:
+    if not isinstance(plugin, ShippedFunction):
         msg = f"function {name!r} is not installed on this worker; was the executor stopped?"
         failure = ChunkFailure.from_exception(LookupError(msg), describe_arg(arg), kind, True)
         return Err(failure)

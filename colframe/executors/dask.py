@@ -23,9 +23,8 @@ from typing import Any
 
 from .. import extras, serialize
 from ..errors import ClusterConnectionError, ExecutorError, WorkerDiedError
-from ..results import ChunkFailure
+from ..results import ChunkFailure, Err, Ok, Result
 from ._base import Executor, Task, worker_count
-from ..results import Err, Ok, Result
 from ._ship import ShippedFunctions, pickle_arg
 from ._task import describe_arg, is_retryable
 
@@ -118,8 +117,8 @@ class DaskExecutor(Executor):
         self.dashboard_address = dashboard_address
         self.cluster_options = dict(cluster_options or {})
         self.cluster = cluster
-        self._client = None
-        self._cluster = None
+        self._client: Any = None
+        self._cluster: Any = None
         self._owns_client = False
         self._shipped: ShippedFunctions[str] = ShippedFunctions(self._register_function)
         self._futures: weakref.WeakSet = weakref.WeakSet()
@@ -146,7 +145,7 @@ class DaskExecutor(Executor):
         else:
             try:
                 if self._cluster is None:
-                    _probe(self.client, self.connect_timeout)
+                    _probe(str(self.client), self.connect_timeout)
                 # the executor's own connection must not become dask's global scheduler
                 target = self.client if self._cluster is None else self._cluster
                 self._client = distributed.Client(
@@ -255,7 +254,8 @@ class DaskExecutor(Executor):
             return []
         computed = [f for f in done if f.status not in ("error", "cancelled")]
         stats = self._stats([f for f in computed if by_future[f].keep])
-        finished, values = [], []
+        finished: list[tuple[Task, Result]] = []
+        values = []
         for future in done:
             task = by_future[future]
             if future not in computed:
@@ -371,7 +371,7 @@ def _probe(address: str, timeout: float) -> None:
     with ThreadPoolExecutor(1, thread_name_prefix="colframe-dask-probe") as pool:
         try:
             answer = pool.submit(asyncio.run, ask()).result()
-        except Exception as exc:  # unreachable, refused, timed out, not a dask address
+        except Exception as exc:  # noqa: BLE001  (unreachable, refused, timed out, not dask)
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         else:
             if isinstance(answer, dict) and answer.get("type") == "Scheduler":

@@ -66,19 +66,17 @@ def _worker_init() -> None:
 
 def _run(path: str, payload: bytes, kind: str, store, running: str, token: str) -> Result:
     """Worker side of a task: note ``token`` as running on this process, run, clear the note."""
-    note = os.path.join(running, str(os.getpid()))
-    with open(note, "w") as stream:
-        stream.write(token)
+    note = Path(running, str(os.getpid()))
+    note.write_text(token)
     try:
         arg = serialize.loads(payload)
-    except Exception as exc:  # e.g. a class the worker cannot import
+    except Exception as exc:  # noqa: BLE001  (e.g. a class the worker cannot import)
         item = "a task argument that cannot be unpickled on the worker"
         return Err(ChunkFailure.from_exception(exc, item, kind, retryable=False))
     try:
         return execute_shipped(path, arg, kind, store)
     finally:
-        with open(note, "w"):
-            pass  # idle: a death from now on is no task's fault
+        note.write_text("")  # idle: a death from now on is no task's fault
 
 
 def _how(pid: int, process: Any) -> str:
@@ -137,9 +135,8 @@ class FuturesExecutor(Executor):
             (self._spool / "running").mkdir()
         except OSError as exc:
             error = spool_error(str(self.spool_dir or tempfile.gettempdir()), exc)
-        else:
-            error = None
-        if error is not None:
+            self._remove_spool()
+        if self._spool is None:
             raise error  # outside the except: a local resource failure, not an OSError
         self._catch_sigterm()
         self._new_pool()
@@ -210,12 +207,18 @@ class FuturesExecutor(Executor):
         return self.workers
 
     # tasks ----------------------------------------------------------------
+    def _spooled(self) -> Path:
+        if self._spool is None:
+            msg = "FuturesExecutor is not started: use it inside `with executor:` or a Runner"
+            raise ExecutorError(msg)
+        return self._spool
+
     def _write_function(self, function, index: int) -> str:
-        path = str(self._spool / f"function-{index}.pkl.lz4")
+        path = str(self._spooled() / f"function-{index}.pkl.lz4")
         try:
             serialize.dump(function, path)
         except OSError as exc:
-            error = spool_error(str(self._spool), exc)
+            error = spool_error(str(self._spooled()), exc)
         else:
             return path
         raise error
@@ -227,9 +230,9 @@ class FuturesExecutor(Executor):
         if task.handle is None:
             task.handle = (None, 0, "", pickle_arg(task.arg))  # pickled once, for every attempt
         payload = task.handle[3]
-        store = FileStore(str(self._spool)) if task.keep else None
+        store = FileStore(str(self._spooled())) if task.keep else None
         token = str(next(self._tokens))
-        running = str(self._spool / "running")
+        running = str(self._spooled() / "running")
         path = self._shipped(task.function)
         future = self._pool.submit(_run, path, payload, task.kind, store, running, token)
         task.handle = (future, self._generation, token, payload)
@@ -294,7 +297,7 @@ class FuturesExecutor(Executor):
         return self._blamed[generation]
 
     def _running(self, pid: int) -> str:
-        note = self._spool / "running" / str(pid)
+        note = self._spooled() / "running" / str(pid)
         try:
             token = note.read_text()
         except FileNotFoundError:

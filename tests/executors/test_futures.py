@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -170,9 +169,9 @@ def test_full_spool_is_a_spool_error_never_a_bad_file(small_spool, generated, sk
 def test_unwritable_spool_dir_fails_before_any_chunk(tmp_path):
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("")
-    with pytest.raises(SpoolError, match=rf"spool directory {not_a_dir} \(Not a directory\)"):
-        with FuturesExecutor(workers=1, spool_dir=not_a_dir):
-            pass
+    match = rf"spool directory {not_a_dir} \(Not a directory\)"
+    with pytest.raises(SpoolError, match=match), FuturesExecutor(workers=1, spool_dir=not_a_dir):
+        pass
 
 
 # the driver's end -------------------------------------------------------------------
