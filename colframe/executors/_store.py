@@ -11,7 +11,6 @@ the processor may still hold (and change) the objects it returned.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import serialize
-from ..errors import SpoolError
 from ..accumulate import nbytes, own
+from ..errors import SpoolError
 
 __all__ = ["FileRef", "FileStore", "MemoryRef", "MemoryStore", "spool_error"]
 
@@ -79,7 +78,7 @@ class FileStore:
     directory: str
 
     def put(self, value: Any) -> FileRef:
-        path = os.path.join(self.directory, f"{uuid.uuid4().hex}.pkl.lz4")
+        path = str(Path(self.directory) / f"{uuid.uuid4().hex}.pkl.lz4")
         try:
             # spool files live as long as the run: atomic, but no fsync per chunk
             size = serialize.dump(value, path, durable=False)
