@@ -180,7 +180,7 @@ class CheckpointStore:
         return {"url": self.url}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["url"])
+        type(self).__init__(self, state["url"])
 
     def __repr__(self) -> str:
         return f"CheckpointStore({self.url!r})"
@@ -269,7 +269,7 @@ class CheckpointStore:
             return None, True
         try:
             partial = serialize.loads(data[header:])
-        except Exception:  # a payload that passed its checksum but no longer unpickles
+        except Exception:  # noqa: BLE001  (passed its checksum, no longer unpickles: recompute)
             return None, True
         if not isinstance(partial, Partial):
             return None, True

@@ -109,7 +109,11 @@ def executor_from_config(
 
 def jobqueue_cluster(backend: str, options: Mapping[str, Any], section: str = ""):
     """Build (not scale) the dask-jobqueue cluster of ``backend`` with ``options``."""
-    cls = getattr(extras.dask_jobqueue(), BACKENDS[backend])
+    name = BACKENDS.get(backend)
+    if name is None:  # "local" (a LocalCluster) or a backend no batch system has
+        msg = f"[{section or backend}]: {backend!r} is not a batch backend; use one of slurm, condor, pbs"
+        raise ExecutorError(msg)
+    cls = getattr(extras.dask_jobqueue(), name)
     try:
         return cls(**options)
     except (TypeError, ValueError) as err:

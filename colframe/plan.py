@@ -129,6 +129,7 @@ def make_work_items(
                 continue
             _check_same_file(dataset.name, spec, meta, seen)
             given = dataset.preprocessed.get(spec)
+            ranges: Sequence[tuple[int, int]]
             if given is None:
                 ranges = chunk_ranges(meta.numentries, chunksize)
             else:

@@ -229,7 +229,8 @@ class Runner:
     def _process(self, executor: Executor, items, processor, report: RunReport, progress) -> Any:
         cpu = time.process_time()
         chunk = ProcessChunk(processor, self.schema, self.uproot_options, self.zlib_library)
-        work = chunk if self.checkpoint is None else self._checkpointed(chunk, items, report)
+        store = self.checkpoint
+        work = chunk if store is None else self._checkpointed(store, chunk, items, report)
         try:
             outcome = run_chunks(
                 executor, work, items, fan_in=self.fan_in, skip=self.skip, progress=progress
@@ -267,8 +268,9 @@ class Runner:
         report.cpu_seconds["chunks (workers)"] = partial.cputime
         return partial.out
 
-    def _checkpointed(self, work: ProcessChunk, items, report: RunReport) -> Checkpointed:
-        store = self.checkpoint
+    def _checkpointed(
+        self, store: CheckpointStore, work: ProcessChunk, items, report: RunReport
+    ) -> Checkpointed:
         store.prepare()
         fingerprint = processor_fingerprint(work.processor, self.schema)
         found, report.checkpoints_stale = store.scan(items, fingerprint)

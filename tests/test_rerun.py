@@ -186,3 +186,23 @@ def test_an_unreadable_file_of_two_datasets_is_recovered_only_when_both_are_cove
     )
     _, merged = merge_runs([(None, first), ({"n": 2}, both)])
     assert merged.skipped == []
+
+
+def test_cli_merge_refuses_a_rerun_that_names_the_file_otherwise(inputs, tmp_path, monkeypatch,
+                                                                capsys):
+    # one run through a symlink, one through file://: `colframe merge` sees one file
+    _, paths, _, _ = inputs
+    link = tmp_path / "link.root"
+    link.symlink_to(paths[0])
+    monkeypatch.chdir(tmp_path)
+    common = ["--executor", "iterative", "--chunksize", "3000", "--no-status"]
+    for name, path in [("first", str(link)), ("second", f"file://{paths[0]}")]:
+        (tmp_path / f"{name}.json").write_text(json.dumps({"a": [path]}))
+        run_args = ["run", "_processors:CoffeaStyle", "--fileset", f"{name}.json"]
+        assert main([*run_args, *common, "-o", f"{name}.pkl"]) == 0
+    capsys.readouterr()
+    assert main(["merge", "first.pkl", "second.pkl", "-o", "merged.pkl"]) == 1
+    err = capsys.readouterr().err
+    assert f"file=file://{paths[0]} (also as file={link})" in err
+    assert "would count them twice" in err
+    assert not (tmp_path / "merged.pkl").exists()
