@@ -380,6 +380,6 @@ def _probe(address: str, timeout: float) -> None:
     msg = (
         f"no dask scheduler answered at {address} within {timeout:g} s ({reason}); check the "
         f"address and port (a scheduler listens on tcp://host:8786 by default, its dashboard "
-        f"is HTTP), or raise DaskExecutor(connect_timeout=...)"
+        f"is HTTP), or allow more time with DaskExecutor(connect_timeout=...)"
     )
     raise ClusterConnectionError(msg)
