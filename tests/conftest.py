@@ -37,7 +37,14 @@ def shared_file(name: str) -> Path:
     return path
 
 
-EXECUTORS = ["iterative", "futures", "dask", "taskvine", "taskvine-tasks"]
+# TaskVine starts local vine_workers per test (about 5-30 s): slow, so `make test-fast` skips it
+EXECUTORS = [
+    "iterative",
+    "futures",
+    "dask",
+    pytest.param("taskvine", marks=pytest.mark.slow),
+    pytest.param("taskvine-tasks", marks=pytest.mark.slow),
+]
 
 
 @pytest.fixture(params=EXECUTORS)

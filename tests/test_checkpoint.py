@@ -247,6 +247,7 @@ def _run_main_script(
     return [int(n) for n in done.stdout.split()]
 
 
+@pytest.mark.slow  # about 5 s
 def test_processor_defined_in_main_resumes_across_processes(generated, tmp_path):
     # 3 chunks of 2,000 entries; each run is a new interpreter (cloudpickle gives a
     # __main__ class a random id per process: it must not reach the fingerprint)

@@ -56,6 +56,7 @@ def test_resolve_names_and_errors(monkeypatch):
         resolve_zlib_library("isal")
 
 
+@pytest.mark.slow  # 4-15 s per case
 @pytest.mark.parametrize("library", ["isal", "zlib"])
 def test_every_executor_inflates_with_the_chosen_library(executor, library):
     """Chunks run under the chosen inflater on workers; outputs equal uproot's default path."""

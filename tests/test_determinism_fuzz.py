@@ -130,6 +130,7 @@ def _colframe(executor, fileset, spec, chunksize, fan_in):
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+@pytest.mark.slow  # about 7 s
 @given(data=st.data())
 def test_random_outputs_equal_coffea_and_are_bit_identical(data, generated, futures, dask):
     spec = data.draw(specs(), label="spec")

@@ -33,6 +33,7 @@ def test_generated_data_equals_coffea(executor, generated):
     assert report.bytes_read > 0
 
 
+@pytest.mark.slow  # 10 s per executor
 def test_real_nanoaod_equals_coffea(executor):
     fileset = {
         "DY": [str(shared_file("nano_dy.root")), str(shared_file("nano_dy_empty.root"))],

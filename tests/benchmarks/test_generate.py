@@ -155,6 +155,7 @@ def test_event_numbers_unique_across_files(small):
 # --- distributions ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # the 200,000-event dataset takes about 10 s to generate
 def test_jet_multiplicity(large_measured):
     jets = large_measured["Jet"]
     target = gen.TARGET["Jet"]
@@ -170,6 +171,7 @@ def test_jet_multiplicity(large_measured):
     assert events["trijet_share_gt10"] == pytest.approx(0.836, abs=0.03)
 
 
+@pytest.mark.slow  # the 200,000-event dataset takes about 10 s to generate
 def test_lepton_multiplicity(large_measured):
     for name in ("Muon", "Electron"):
         measured, target = large_measured[name], gen.TARGET[name]
@@ -182,6 +184,7 @@ def test_lepton_multiplicity(large_measured):
     assert 0.2 < large_measured["Photon"]["mean"] < 1.0
 
 
+@pytest.mark.slow  # the 200,000-event dataset takes about 10 s to generate
 def test_btag_sentinels_and_spike(large):
     btag = _read(large, ["Jet_btag"])["Jet_btag"]
     negative = btag < 0
@@ -197,6 +200,7 @@ def test_btag_sentinels_and_spike(large):
     assert ((valid >= 0.99) & (valid < 1.0)).mean() > 0.04
 
 
+@pytest.mark.slow  # the 200,000-event dataset takes about 10 s to generate
 def test_object_sentinels_and_ranges(large):
     a = _read(large)
     assert a["Jet_pt"].min() >= 15.0
@@ -224,6 +228,7 @@ def test_object_sentinels_and_ranges(large):
     assert ak.all(jet_pt[:, 1:] <= jet_pt[:, :-1])  # pt-ordered like NanoAOD
 
 
+@pytest.mark.slow  # the 200,000-event dataset takes about 10 s to generate
 def test_z_peak_gives_q5_and_q8_selections(large):
     with uproot.open(large[0]) as handle:
         ev = handle["Events"].arrays(
@@ -255,6 +260,7 @@ def large_objects(large) -> ak.Array:
         return handle["Events"].arrays(["Jet_pt", "Jet_phi", "Muon_pt", "Muon_phi"])
 
 
+@pytest.mark.slow  # the 200,000-event dataset takes about 10 s to generate
 def test_extra_jets_are_soft(large_objects):
     # jets beyond the first 1 + Poisson(1) of an event come from the spectrum's soft end
     pt = large_objects.Jet_pt
@@ -264,6 +270,7 @@ def test_extra_jets_are_soft(large_objects):
     assert 0.19 < np.mean((flat >= 16) & (flat < 18)) < 0.26
 
 
+@pytest.mark.slow  # the 200,000-event dataset takes about 10 s to generate
 def test_jet_recoil_in_phi(large_objects):
     a = large_objects
     uniform = (np.pi - 2.5) / np.pi  # P(|dphi| > 2.5) without recoil: 0.20
@@ -275,6 +282,7 @@ def test_jet_recoil_in_phi(large_objects):
     assert ak.mean(second > 2.5) > 2 * uniform  # second jet against the first
 
 
+@pytest.mark.slow  # the 200,000-event dataset takes about 10 s to generate
 def test_leading_and_extra_muon_spectra(large_objects):
     pt = large_objects.Muon_pt
     lead = ak.to_numpy(pt[ak.num(pt) > 0][:, 0])
@@ -294,6 +302,7 @@ def test_shared_hardness_factor_raises_q4(monkeypatch):
     assert shared > 1.2 * q4_fraction()
 
 
+@pytest.mark.slow  # the 200,000-event dataset takes about 10 s to generate
 def test_subset_comparison(large_measured):
     # the figures docs/benchmarks.md quotes against the 1000-event subset
     assert large_measured["subset"]["q4_fraction"] == pytest.approx(0.054, abs=0.008)
@@ -301,6 +310,7 @@ def test_subset_comparison(large_measured):
     assert gen.measure([REAL])["subset"] == pytest.approx(gen.SUBSET, abs=5e-4)
 
 
+@pytest.mark.slow  # the 200,000-event dataset takes about 10 s to generate
 @pytest.mark.filterwarnings(COFFEA_PHOTON_WARNING)
 def test_query_features(large):
     """Q4's selection, the Q6 trijet-pt peak near 20 GeV and Q7's zero bin, by the processors."""
@@ -428,6 +438,7 @@ def test_measure_and_cli(tmp_path, capsys, small):
     assert (tmp_path / "adl_synth_000.root").stat().st_size > 0
 
 
+@pytest.mark.slow  # about 6 s
 def test_parallel_workers_write_the_same_files(tmp_path, small):
     paths = gen.generate(tmp_path, 4_000, n_files=2, seed=3, workers=2)
     _assert_same(_read(small), _read(paths))

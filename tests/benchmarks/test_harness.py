@@ -8,6 +8,7 @@ import pytest
 pytestmark = pytest.mark.filterwarnings("ignore:Branch Photon_.* already exists:RuntimeWarning")
 
 
+@pytest.mark.slow  # every contender of the harness, about 70 s
 def test_colframe_bench_adl(tmp_path):
     """``colframe bench adl`` (benchmarks/adl/run.py): every contender runs, outputs agree."""
     from colframe.cli import main
