@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from colframe.errors import FilesetError
-from colframe.fileset import FileSpec, normalize_fileset
+from colframe.fileset import FileSpec, canonical_location, normalize_fileset
 
 
 def test_all_forms_normalize_to_the_same_records(tmp_path):
@@ -51,3 +52,32 @@ def test_bad_json_file(tmp_path):
 def test_same_file_in_two_datasets_is_allowed():
     datasets = normalize_fileset({"a": ["f.root"], "b": ["f.root"]}, "Events")
     assert [d.name for d in datasets] == ["a", "b"]
+
+
+def test_canonical_location_of_every_spelling(tmp_path):
+    real = tmp_path / "data" / "f.root"
+    real.parent.mkdir()
+    real.write_bytes(b"")
+    (tmp_path / "link.root").symlink_to(real)
+    spellings = [
+        str(real),
+        f"{tmp_path}//data/f.root",
+        f"{tmp_path}/data/../data/f.root",
+        str(tmp_path / "link.root"),
+        f"file://{real}",
+    ]
+    assert {canonical_location(path) for path in spellings} == {str(real)}
+    # a server decides what its URLs name: they are kept as given
+    assert canonical_location("root://eos.cern.ch//store/f.root") == "root://eos.cern.ch//store/f.root"
+
+
+def test_numpy_integers_in_steps_become_ints():
+    steps = [[np.int64(0), np.int64(10)], [np.int32(10), np.uint16(20)]]
+    (dataset,) = normalize_fileset(
+        {"d": {"files": {"f.root": {"object_path": "Events", "steps": steps,
+                                    "num_entries": np.int64(20)}}}}
+    )
+    given = dataset.preprocessed[dataset.files[0]]
+    assert given.steps == ((0, 10), (10, 20))
+    assert all(type(bound) is int for step in given.steps for bound in step)
+    assert type(given.num_entries) is int
