@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ._base import Executor, Task, executor_names, get_executor, register
 from ..results import Err, Ok, Result
+from ._base import Executor, Task, executor_names, get_executor, register
 from .futures import FuturesExecutor
 from .iterative import IterativeExecutor
 

@@ -6,8 +6,8 @@ others, no processes, tracebacks point straight at the user's code.
 
 from __future__ import annotations
 
-from ._base import Executor, Task
 from ..results import Result
+from ._base import Executor, Task
 from ._store import MemoryStore
 from ._task import execute
 
