@@ -1,7 +1,7 @@
 """Preprocess files, then process every chunk and merge the outputs as a tree, on any executor.
 
 :func:`file_metadata` reads each file's entry count and UUID from the on-disk
-cache, or through the executor (shared by the Runner and ``colframe.dask``).
+cache, or through the executor (the Runner's preprocessing phase).
 :func:`run_chunks` processes the chunks and merges their outputs along a
 :class:`MergeTree` fixed by the plan and ``fan_in``: each group of ``fan_in``
 consecutive nodes is merged, in plan order, as soon as all its members are
@@ -13,6 +13,7 @@ counted as ok, skipped or failed.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,12 +21,11 @@ from typing import Any
 
 from ._work import merge_partials
 from .executors._base import Executor, Task
-from .results import Err, Ok, Result
 from .fileset import FileSpec
 from .plan import WorkItem
 from .preprocess import MetadataCache, fetch_metadata
 from .progress import Progress
-from .results import ChunkFailure
+from .results import ChunkFailure, Err, Ok, Result
 
 __all__ = ["MergeTree", "Outcome", "file_metadata", "merge_groups_total", "run_chunks"]
 
@@ -94,7 +94,7 @@ def merge_groups_total(leaves: int, fan_in: int) -> int:
     """Number of merge tasks of the :class:`MergeTree` over ``leaves`` outputs (none skipped)."""
     sizes = _level_sizes(leaves, fan_in)
     # every group is a merge, except a last group of one node, which moves up as it is
-    return sum(up - ((size - 1) % fan_in == 0) for size, up in zip(sizes, sizes[1:]))
+    return sum(up - ((size - 1) % fan_in == 0) for size, up in itertools.pairwise(sizes))
 
 
 class MergeTree:
