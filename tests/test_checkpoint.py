@@ -247,7 +247,7 @@ def _run_main_script(
     return [int(n) for n in done.stdout.split()]
 
 
-@pytest.mark.slow  # about 5 s
+@pytest.mark.slow  # five fresh interpreters, about 20 s
 def test_processor_defined_in_main_resumes_across_processes(generated, tmp_path):
     # 3 chunks of 2,000 entries; each run is a new interpreter (cloudpickle gives a
     # __main__ class a random id per process: it must not reach the fingerprint)
@@ -261,6 +261,7 @@ def test_processor_defined_in_main_resumes_across_processes(generated, tmp_path)
     assert _run_main_script(tmp_path, generated[0], seed="3") == [3, 0, 0]
 
 
+@pytest.mark.slow  # three fresh interpreters, about 13 s
 def test_processor_defined_in_main_without_a_source_file_resumes(generated, tmp_path):
     # read from stdin: no source to hash, the class's code is pickled by value instead
     assert _run_main_script(tmp_path, generated[0], stdin=True) == [0, 3, 0]
