@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from .accumulate import add
+from .accumulate import add, own
 from .errors import ColframeError, MergeError
 from .fileset import Dataset, FileSpec, canonical_location
 from .plan import WorkItem
@@ -41,6 +41,7 @@ def merge_runs(runs: Sequence[tuple[Any, RunReport]]) -> tuple[Any, RunReport]:
         msg = "nothing to merge: give at least one (output, report)"
         raise ColframeError(msg)
     output, report = runs[0]
+    output = own(output)  # merging never changes an output the caller still holds
     for other_output, other in runs[1:]:
         _check_disjoint(report, other)
         output = add(output, other_output)

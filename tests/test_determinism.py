@@ -164,3 +164,16 @@ def test_bit_identical_whatever_the_number_of_workers(workers, generated):
     reference = _colframe("iterative", fileset, Ordered(), fan_in=4)
     out = _colframe(get_executor("futures", workers=workers), fileset, Ordered(), fan_in=4)
     assert_identical(out, reference)
+
+
+def test_merge_runs_never_changes_the_outputs_it_is_given(generated):
+    from colframe.rerun import merge_runs
+
+    runner = colframe.Runner(chunksize=3_000, savemetrics=True, status=False)
+    first = runner({"A": [str(generated[0])]}, "Events", processor_instance=Aliased())
+    second = runner({"A": [str(generated[1])]}, "Events", processor_instance=Aliased())
+    before = repr(first[0])
+    merged, report = merge_runs([first, second])
+    assert merged["a"]["all"] == 12_000 and merged["b"]["all"] == 12_000
+    assert repr(first[0]) == before
+    assert report.chunks_ok == 4
