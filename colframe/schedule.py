@@ -1,7 +1,7 @@
 """Preprocess files, then process every chunk and merge the outputs as a tree, on any executor.
 
 :func:`file_metadata` reads each file's entry count and UUID from the on-disk
-cache, or through the executor (shared by the Runner and ``colframe.dask``).
+cache, or through the executor (the Runner's preprocessing phase).
 :func:`run_chunks` processes the chunks and merges their outputs along a
 :class:`MergeTree` fixed by the plan and ``fan_in``: each group of ``fan_in``
 consecutive nodes is merged, in plan order, as soon as all its members are
@@ -53,7 +53,8 @@ def file_metadata(
             continue
         progress.advance(bar)
         yield spec, Ok(cached), True
-    for spec, result in executor.submit_all(fetch_metadata, missing, kind="preprocess"):
+    # fetch: fetch_metadata, or a partial of it with the run's uproot options
+    for spec, result in executor.submit_all(fetch, missing, kind="preprocess"):
         progress.advance(bar)
         if cache and isinstance(result, Ok):
             cache.put(result.value)
