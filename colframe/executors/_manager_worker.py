@@ -197,8 +197,15 @@ class ManagerWorkerExecutor(Executor):
             raise
         log.info("%s manager on port %d; logs in %s", self.engine, self.manager.port, self.run_info)
 
+    def _started(self, path: Path | None) -> Path:
+        """``path`` (the run directory or the staging directory), which start() creates."""
+        if path is None:
+            msg = f"{self.name} executor is not started: use it as `with executor:`"
+            raise ExecutorError(msg)
+        return path
+
     def _new_password_file(self) -> Path:
-        path = self.run_info / "worker.password"
+        path = self._started(self.run_info) / "worker.password"
         path.touch(mode=0o600)
         path.write_text(secrets.token_hex(32))
         log.warning(
@@ -280,7 +287,7 @@ class ManagerWorkerExecutor(Executor):
         """The engine's cached file holding ``function``: written and declared once per run."""
         entry = self._functions.get(id(function))
         if entry is None:
-            path = self._staging / f"function-{len(self._functions)}.pkl.lz4"
+            path = self._started(self._staging) / f"function-{len(self._functions)}.pkl.lz4"
             serialize.dump(function, str(path))
             entry = self._functions[id(function)] = (function, self._declare_function(path))
         return entry[1]

@@ -79,7 +79,7 @@ class WorkQueueExecutor(ManagerWorkerExecutor):
     # engine hooks ---------------------------------------------------------------
     def _create_manager(self) -> Any:
         wq = extras.ndcctools_work_queue()
-        logs = self.run_info
+        logs = self._started(self.run_info)
         return wq.WorkQueue(
             port=self.port,
             name=self.manager_name,
@@ -122,7 +122,7 @@ class WorkQueueExecutor(ManagerWorkerExecutor):
             et.specify_input_file(ref.path, input_name(i), cache=False)
         output = None
         if task.keep:
-            output = str(self._staging / f"partial-{uuid.uuid4().hex}.pkl.lz4")
+            output = str(self._started(self._staging) / f"partial-{uuid.uuid4().hex}.pkl.lz4")
             et.specify_output_file(output, OUTPUT_FILE, cache=False)
         return et, output
 
