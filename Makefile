@@ -1,11 +1,12 @@
 # The two commands a new user needs (see README.md):
 #   make demo   set up, then run the q1–q8 demo on generated data
-#   make test   set up, then run the test suite
+#   make test   set up, then ruff, mypy and the whole test suite
+#   make test-fast   the suite without the tests marked slow (a few minutes)
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast setup clean
+.PHONY: demo test test-fast lint setup clean
 
 setup: $(STAMP)
 
@@ -20,8 +21,13 @@ $(STAMP): pyproject.toml tools/build_cctools.sh
 demo: $(STAMP)
 	$(VENV)/bin/python -m benchmarks.demo
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(VENV)/bin/python -m pytest
+
+# ruff and the type checker on the library (config in pyproject.toml); part of `make test`
+lint: $(STAMP)
+	$(VENV)/bin/ruff check colframe
+	$(VENV)/bin/mypy
 
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -m "not slow"
