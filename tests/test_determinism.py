@@ -177,3 +177,16 @@ def test_merge_runs_never_changes_the_outputs_it_is_given(generated):
     assert merged["a"]["all"] == 12_000 and merged["b"]["all"] == 12_000
     assert repr(first[0]) == before
     assert report.chunks_ok == 4
+
+
+def test_output_that_cannot_be_copied_is_named_on_the_iterative_executor(generated):
+    from _flaky import ReturnsLock
+
+    from colframe.errors import ChunkError
+
+    runner = colframe.Runner(chunksize=2_000, status=False)
+    with pytest.raises(ChunkError) as info:
+        runner({"d": [str(generated[0])]}, "Events", processor_instance=ReturnsLock())
+    # the same error as when a spool file or a dask transfer pickles it
+    assert "Partial.out['lock'] is a _thread.lock" in str(info.value)
+    assert info.value.failure.attempts == 1

@@ -19,7 +19,7 @@ from typing import Any
 
 from .. import serialize
 from ..accumulate import nbytes, own
-from ..errors import SpoolError
+from ..errors import ProcessorOutputError, SpoolError
 
 __all__ = ["FileRef", "FileStore", "MemoryRef", "MemoryStore", "spool_error"]
 
@@ -53,7 +53,13 @@ class MemoryStore:
     ref: Callable[[Any, int], Any] = MemoryRef
 
     def put(self, value: Any) -> Any:
-        value = own(value)
+        try:
+            value = own(value)
+        except ProcessorOutputError:
+            # what cannot be copied usually cannot be pickled either: name it as a
+            # spool file or a dask transfer would (UnpicklableError, attribute path)
+            serialize.check_picklable(value)
+            raise
         return self.ref(value, nbytes(value))
 
 
