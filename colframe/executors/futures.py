@@ -149,8 +149,13 @@ class FuturesExecutor(Executor):
             self._remove_spool()
         if self._spool is None:
             raise error  # outside the except: a local resource failure, not an OSError
+        self._driver = os.getpid()
         self._catch_sigterm()
-        self._new_pool()
+        try:
+            self._new_pool()
+        except BaseException:
+            self.stop(abort=True)  # `with` calls no __exit__ when __enter__ fails
+            raise
 
     def _new_pool(self) -> None:
         context = multiprocessing.get_context(self.mp_context)
