@@ -21,8 +21,7 @@ from ..errors import (
     TreeNotFoundError,
     UnpicklableError,
 )
-from ..results import ChunkFailure
-from ..results import Err, Ok, Result
+from ..results import ChunkFailure, Err, Ok, Result
 
 __all__ = ["describe_arg", "execute", "execute_loaded", "execute_shipped", "is_retryable"]
 
