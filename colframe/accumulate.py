@@ -93,7 +93,9 @@ def _widens(a: np.ndarray, b: Any) -> bool:
     other = np.asarray(b) if not isinstance(b, np.ndarray) else b
     if other.dtype == object or a.dtype == object:
         return False
-    return np.result_type(a, other) != a.dtype or np.broadcast_shapes(a.shape, other.shape) != a.shape
+    return (
+        np.result_type(a, other) != a.dtype or np.broadcast_shapes(a.shape, other.shape) != a.shape
+    )
 
 
 def _ior(a, b):

@@ -45,7 +45,8 @@ def assert_identical(
         assert a.axes == b.axes, f"{path}: axes differ"
         _arrays(a.view(flow=True), b.view(flow=True), path, rtol)
     elif isinstance(a, np.ndarray):
-        assert a.dtype == b.dtype and a.shape == b.shape, f"{path}: {a.dtype}{a.shape} vs {b.dtype}{b.shape}"
+        assert a.dtype == b.dtype, f"{path}: {a.dtype} vs {b.dtype}"
+        assert a.shape == b.shape, f"{path}: {a.shape} vs {b.shape}"
         _arrays(a, b, path, rtol)
     elif isinstance(a, list | tuple):
         assert len(a) == len(b), f"{path}: length {len(a)} vs {len(b)}"

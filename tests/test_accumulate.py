@@ -173,8 +173,10 @@ def test_accumulate_never_changes_its_items():
     items = [{"a": shared, "b": shared}, {"a": {"n": 2, "arr": np.ones(2), "s": {"y"}, "l": [2]}}]
     before = copy.deepcopy(items)
     out = accumulate(items)
-    assert out["a"]["n"] == 3 and out["b"]["n"] == 1
-    assert out["a"]["l"] == [1, 2] and out["a"]["s"] == {"x", "y"}
+    assert out["a"]["n"] == 3
+    assert out["b"]["n"] == 1
+    assert out["a"]["l"] == [1, 2]
+    assert out["a"]["s"] == {"x", "y"}
     out["b"]["arr"] += 100  # the result shares nothing with the items
     assert repr(items) == repr(before)
     assert out["a"] is not out["b"]
@@ -194,15 +196,24 @@ def test_own_copies_only_aliases_of_a_private_value():
     h = _h([0.5])
     value = {"a": cut, "b": cut, "c": {"d": cut}, "h1": h, "h2": h, "t": (1, 2), "u": (1, 2)}
     owned = own(value, private=True)
-    assert owned is value and owned["a"] is cut and owned["h1"] is h  # first occurrences kept
-    assert owned["b"] is not cut and owned["c"]["d"] is not cut and owned["h2"] is not h
-    assert owned["b"] == cut and owned["h2"] == h
+    assert owned is value
+    assert owned["a"] is cut
+    assert owned["h1"] is h
+    assert owned["b"] is not cut
+    assert owned["c"]["d"] is not cut
+    assert owned["h2"] is not h
+    assert owned["b"] == cut
+    assert owned["h2"] == h
     copied = own({"a": cut, "h": h})
-    assert copied["a"] is not cut and copied["h"] is not h and copied == {"a": cut, "h": h}
+    assert copied["a"] is not cut
+    assert copied["h"] is not h
+    assert copied == {"a": cut, "h": h}
 
 
 def test_own_names_the_key_of_a_value_that_cannot_be_copied():
-    with pytest.raises(ProcessorOutputError, match=r"cannot copy output\['x'\]\['lock'\], a _thread.lock"):
+    with pytest.raises(
+        ProcessorOutputError, match=r"cannot copy output\['x'\]\['lock'\], a _thread.lock"
+    ):
         own({"x": {"lock": threading.Lock()}})
 
 

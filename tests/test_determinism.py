@@ -45,8 +45,15 @@ class Aliased(processor.ProcessorABC):
         h = hist.Hist(hist.axis.Regular(4, 0, 100, name="pt"))
         h.fill(ak.flatten(events.Muon.pt))
         starts = [events.metadata["entrystart"]]
-        return {"a": cutflow, "b": cutflow, "h1": h, "h2": h, "l1": starts, "l2": starts,
-                "nested": {"again": cutflow}}
+        return {
+            "a": cutflow,
+            "b": cutflow,
+            "h1": h,
+            "h2": h,
+            "l1": starts,
+            "l2": starts,
+            "nested": {"again": cutflow},
+        }
 
     def postprocess(self, accumulator):
         return accumulator
@@ -95,7 +102,9 @@ class Counts(processor.ProcessorABC):
 
     def process(self, events):
         n = len(events)
-        counts = Counter({"events": n, "zero": 0, "negative": -n, "muons": int(ak.sum(ak.num(events.Muon)))})
+        counts = Counter(
+            {"events": n, "zero": 0, "negative": -n, "muons": int(ak.sum(ak.num(events.Muon)))}
+        )
         return {"counter": counts, "nested": {"c": Counter({"z": 0, "n": n})}}
 
     def postprocess(self, accumulator):
@@ -155,7 +164,8 @@ def test_counter_outputs_equal_coffeas(executor, generated):
     expected = coffea_run(fileset, Counts(), CHUNKSIZE)
     assert_identical(out, expected)
     assert out["counter"] == Counter({"events": 18_000, "muons": out["counter"]["muons"]})
-    assert "zero" not in out["counter"] and "negative" not in out["counter"]
+    assert "zero" not in out["counter"]
+    assert "negative" not in out["counter"]
 
 
 @pytest.mark.parametrize("workers", [1, 3])
@@ -174,7 +184,8 @@ def test_merge_runs_never_changes_the_outputs_it_is_given(generated):
     second = runner({"A": [str(generated[1])]}, "Events", processor_instance=Aliased())
     before = repr(first[0])
     merged, report = merge_runs([first, second])
-    assert merged["a"]["all"] == 12_000 and merged["b"]["all"] == 12_000
+    assert merged["a"]["all"] == 12_000
+    assert merged["b"]["all"] == 12_000
     assert repr(first[0]) == before
     assert report.chunks_ok == 4
 

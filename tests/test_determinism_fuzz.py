@@ -28,8 +28,18 @@ from colframe.executors import get_executor
 # dask workers are spawned processes that cannot import this test module
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
-LEAVES = ["int", "float", "array_int", "array_float", "set", "list", "tuple", "counter",
-          "hist", "column"]
+LEAVES = [
+    "int",
+    "float",
+    "array_int",
+    "array_float",
+    "set",
+    "list",
+    "tuple",
+    "counter",
+    "hist",
+    "column",
+]
 
 
 class RandomOutput(processor.ProcessorABC):
@@ -40,7 +50,11 @@ class RandomOutput(processor.ProcessorABC):
 
     def process(self, events):
         meta = events.metadata
-        seed = meta["entrystart"] + 10_000 * int(meta["filename"][-6]) + 1_000_000 * len(meta["dataset"])
+        seed = (
+            meta["entrystart"]
+            + 10_000 * int(meta["filename"][-6])
+            + 1_000_000 * len(meta["dataset"])
+        )
         return _build(self.spec, np.random.default_rng(seed), (meta["dataset"], meta["entrystart"]))
 
     def postprocess(self, accumulator):
@@ -103,8 +117,13 @@ def specs(draw, depth=0):
 @st.composite
 def plans(draw, files):
     datasets = {}
-    for name in draw(st.lists(st.sampled_from(["A", "BB", "CCC"]), min_size=1, max_size=2, unique=True)):
-        datasets[name] = [str(f) for f in draw(st.lists(st.sampled_from(files), min_size=1, max_size=2, unique=True))]
+    for name in draw(
+        st.lists(st.sampled_from(["A", "BB", "CCC"]), min_size=1, max_size=2, unique=True)
+    ):
+        datasets[name] = [
+            str(f)
+            for f in draw(st.lists(st.sampled_from(files), min_size=1, max_size=2, unique=True))
+        ]
     return datasets, draw(st.sampled_from([2_000, 3_000, 6_000])), draw(st.integers(2, 4))
 
 

@@ -13,7 +13,6 @@ from colframe.executors._base import Executor, Task
 from colframe.executors._store import MemoryStore
 from colframe.executors._task import execute
 from colframe.plan import WorkItem
-from colframe.results import Err, Ok
 from colframe.schedule import MergeTree, merge_groups_total, run_chunks
 
 
@@ -95,7 +94,9 @@ class Work:
             msg = f"cannot read entries from {item.entrystart}"
             raise BadChunk(msg)
         x = np.float64(item.entrystart + 1) / 7.0
-        return Partial({"order": [item.entrystart], "sum": 0.1 * x, "n": {"chunks": 1}}, events=len(item))
+        return Partial(
+            {"order": [item.entrystart], "sum": 0.1 * x, "n": {"chunks": 1}}, events=len(item)
+        )
 
 
 def _items(n: int, step: int = 10) -> list[WorkItem]:
@@ -145,9 +146,11 @@ def test_output_depends_on_plan_and_fan_in_only(order, fan_in):
 
 def test_merge_tasks_get_their_inputs_in_plan_order_and_release_them():
     executor = Shuffled(order=5, batch=3)
-    outcome, final, _ = _run(executor, n=10, fan_in=3)
+    _outcome, final, _ = _run(executor, n=10, fan_in=3)
     for refs in executor.merges:
-        assert refs and None not in refs and len(refs) <= 3
+        assert refs
+        assert None not in refs
+        assert len(refs) <= 3
     # levels of 10, 4, 2, 1 nodes: 3 leaf groups of 3 (chunk 9 passes up alone), then
     # [merge, merge, merge] and [chunk 9] (alone again), then the root's 2
     assert sorted(len(refs) for refs in executor.merges) == [2, 3, 3, 3, 3]
@@ -163,7 +166,8 @@ def test_skipped_chunks_drop_out_of_their_group(order):
     kept = [start for start in range(0, 160, 10) if start not in bad]
     assert final.out["order"] == kept
     assert final.out["n"] == {"chunks": len(kept)}
-    assert len(outcome.skipped) == len(bad) and not outcome.failed
+    assert len(outcome.skipped) == len(bad)
+    assert not outcome.failed
     x = [0.1 * (np.float64(s + 1) / 7.0) for s in kept]
     # the tree is the plan's: skipped leaves leave holes, they do not shift the groups
     assert final.out["sum"] == _run(Shuffled("fifo"), n=16, fan_in=3, bad=bad)[1].out["sum"]
@@ -174,7 +178,9 @@ def test_skipped_chunks_drop_out_of_their_group(order):
 
 def test_everything_skipped_gives_no_output():
     outcome, final, _ = _run(Shuffled(), n=4, bad={0, 10, 20, 30})
-    assert final is None and outcome.final is None and outcome.merges == 0
+    assert final is None
+    assert outcome.final is None
+    assert outcome.merges == 0
 
 
 def test_a_chunk_failure_not_skipped_stops_the_run():
@@ -227,7 +233,7 @@ def test_submit_all_follows_slots_as_workers_join():
     executor = Shuffled("fifo", batch=1, pool=pool)
     seen = []
     with executor:
-        for index, (item, result) in enumerate(executor.submit_all(abs, [-i for i in range(30)])):
+        for index, (_item, result) in enumerate(executor.submit_all(abs, [-i for i in range(30)])):
             seen.append(result.value)
             if index == 3:
                 pool[0] = 4
@@ -242,14 +248,18 @@ def test_merge_tree_counts_and_shapes():
     assert merge_groups_total(5, 3) == 3  # [3, 2] then [2]: one more than a greedy tree
     tree = MergeTree(7, 3)
     assert tree.put(0, 6, "g") == []  # a last group of one waits for nothing
-    assert tree.put(0, 1, "b") == [] and tree.put(0, 0, "a") == []
+    assert tree.put(0, 1, "b") == []
+    assert tree.put(0, 0, "a") == []
     assert tree.put(0, 2, "c") == [((1, 0), ["a", "b", "c"])]
-    assert tree.put(0, 3, None) == [] and tree.put(0, 4, None) == []
+    assert tree.put(0, 3, None) == []
+    assert tree.put(0, 4, None) == []
     assert tree.put(0, 5, "f") == []  # passes up alone: level 1 is now complete but for node 0
     assert tree.merges_expected == 2
     assert tree.put(1, 0, "abc") == [((2, 0), ["abc", "f", "g"])]
     assert not tree.done
-    assert tree.put(2, 0, "all") == [] and tree.done and tree.final == "all"
+    assert tree.put(2, 0, "all") == []
+    assert tree.done
+    assert tree.final == "all"
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -273,7 +283,8 @@ def test_merge_tree_is_the_same_whatever_the_completion_order(seed):
             node, refs = pending.pop()
             merges += 1
             pending += tree.put(*node, tuple(x for ref in refs for x in ref))
-        assert tree.done and merges == tree.merges_expected
+        assert tree.done
+        assert merges == tree.merges_expected
         return tree.final, merges
 
     first = build(1)
