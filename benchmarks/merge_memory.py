@@ -10,7 +10,7 @@ the fills of ``processors/topeft.py``: 12 processes (3 with 378 EFT coefficients
 process (as a chunk of one sample is), stored once per representation:
 
 - ``dense``: ``sh.to_hist()`` (categories the partial saw), plain pickle + lz4 level 1, merged
-  with ``colframe.accumulate.merge_streaming`` (``+=`` into the largest, smallest first);
+  with ``colframe.accumulate.merge_streaming`` (``+=`` into the first, in the order given);
 - ``chunked``: ``sh.to_chunked()``, plain pickle + lz4, merged the same way;
 - ``coffea``: the dense files merged as coffea's futures merge job does: all k compressed
   blobs in memory, ``coffea.processor.accumulate`` over them, result compressed in memory;
@@ -357,22 +357,29 @@ def _size(path: str) -> int:
 
 
 def merge_tree(variant: str, leaves: list[str], fan_in: int, work: Path) -> dict[str, Any]:
-    """The Runner's tree over ``leaves`` (smallest ``fan_in`` first), one subprocess per task."""
-    ready = list(leaves)
+    """The Runner's fixed tree over ``leaves`` (``colframe.schedule.MergeTree``: groups of
+    ``fan_in`` consecutive nodes, level by level), one subprocess per task."""
+    level = list(leaves)
     tasks, wall, count = [], 0.0, 0
-    while len(ready) > 1:
-        ready.sort(key=_size)
-        group, ready = ready[:fan_in], ready[fan_in:]
-        out = str(work / f"{variant}-tree-{len(leaves)}-{count}.pkl.lz4")
-        count += 1
-        result = _spawn({"mode": "merge", "variant": variant, "inputs": group, "output": out})
-        result["inputs"] = sum(_size(p) for p in group)
-        tasks.append(result)
-        wall += result["merge_s"] + result["write_s"]
-        for path in group:
-            if path not in leaves:
-                Path(path).unlink()  # an intermediate result, now merged
-        ready.append(out)
+    while len(level) > 1:
+        above = []
+        for first in range(0, len(level), fan_in):
+            group = level[first : first + fan_in]
+            if len(group) == 1:  # a last group of one moves up unmerged
+                above.append(group[0])
+                continue
+            out = str(work / f"{variant}-tree-{len(leaves)}-{count}.pkl.lz4")
+            count += 1
+            result = _spawn({"mode": "merge", "variant": variant, "inputs": group, "output": out})
+            result["inputs"] = sum(_size(p) for p in group)
+            tasks.append(result)
+            wall += result["merge_s"] + result["write_s"]
+            for path in group:
+                if path not in leaves:
+                    Path(path).unlink()  # an intermediate result, now merged
+            above.append(out)
+        level = above
+    ready = level
     worst = max(tasks, key=lambda t: t["peak"])
     return {
         "tasks": len(tasks),
