@@ -2,7 +2,8 @@
 
     python -m benchmarks.overhead --events 40000 --chunksize 100 --workers 2
 
-For iterative, futures(workers) and dask(workers) it measures, after one warm-up
+For iterative, futures(workers), dask(workers), TaskVine(workers) serverless and in task
+mode, and Work Queue(workers) it measures, after one warm-up
 run (worker start-up and imports are reported separately, not in the figures):
 
 - a whole Runner run whose processor only returns ``{"n": len(events)}``: wall
@@ -12,6 +13,10 @@ run (worker start-up and imports are reported separately, not in the figures):
   not depend on how busy the machine is, wall figures do;
 - ``submit_all`` on a function that returns its argument: wall and CPU ms per
   task (the executor's own scheduling cost, no I/O).
+
+The process-per-task engines (TaskVine task mode, Work Queue) start a Python and import
+colframe for every task, about a second each: they run ``--slow-chunks`` chunks (and as
+many submit_all tasks) instead of all of them, which does not change a per-chunk figure.
 
 Prints a table and writes ``benchmarks/results/executors_overhead.md``.
 """
@@ -28,6 +33,8 @@ import colframe
 from benchmarks._common import RESULTS, machine, markdown_table, timed, versions
 from benchmarks.adl.generate import ensure_dataset
 from colframe.executors import DaskExecutor, FuturesExecutor, IterativeExecutor
+from colframe.executors.taskvine import TaskVineExecutor
+from colframe.executors.workqueue import WorkQueueExecutor
 
 __all__ = ["count", "main"]
 
@@ -41,22 +48,30 @@ def _identity(x):
     return x
 
 
-def _executors(workers: int):
-    yield "iterative", IterativeExecutor()
-    yield f"futures({workers})", FuturesExecutor(workers=workers)
-    yield f"dask({workers})", DaskExecutor(workers=workers, dashboard_address=":0")
+def _executors(workers: int, slow_chunks: int):
+    """(name, executor, most chunks to run or None for all)."""
+    yield "iterative", IterativeExecutor(), None
+    yield f"futures({workers})", FuturesExecutor(workers=workers), None
+    yield f"dask({workers})", DaskExecutor(workers=workers, dashboard_address=":0"), None
+    yield f"taskvine({workers}) serverless", TaskVineExecutor(workers=workers), None
+    tasks = TaskVineExecutor(workers=workers, mode="tasks")
+    yield f"taskvine({workers}) tasks", tasks, slow_chunks
+    yield f"workqueue({workers})", WorkQueueExecutor(workers=workers), slow_chunks
 
 
-def _measure(executor, fileset, events: int, chunksize: int, tasks: int) -> list[object]:
-    runner = colframe.Runner(executor, chunksize=chunksize, status=False, metadata_cache=False)
+def _measure(executor, fileset, events: int, chunksize: int, tasks: int, limit) -> list[object]:
+    if limit is not None:
+        events, tasks = min(events, limit * chunksize), min(tasks, limit)
+    options = {"chunksize": chunksize, "status": False, "maxchunks": limit}
+    runner = colframe.Runner(executor, metadata_cache=False, **options)
     with timed() as startup:
         executor.__enter__()
     try:
         runner(fileset, "Events", processor_instance=count)  # warm-up: imports, page cache
         with timed() as run:
-            out, report = colframe.Runner(
-                executor, chunksize=chunksize, status=False, savemetrics=True
-            )(fileset, "Events", processor_instance=count)
+            out, report = colframe.Runner(executor, savemetrics=True, **options)(
+                fileset, "Events", processor_instance=count
+            )
         if out["n"] != events or not report.complete:
             msg = f"{executor!r} processed {out['n']} of {events} events"
             raise RuntimeError(msg)
@@ -87,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunksize", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--tasks", type=int, default=1_000, help="tasks of the submit_all test")
+    parser.add_argument(
+        "--slow-chunks", type=int, default=40, help="chunks for the process-per-task engines"
+    )
     parser.add_argument("--output", default=str(RESULTS / "executors_overhead.md"))
     args = parser.parse_args(argv)
 
@@ -95,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         (path,) = ensure_dataset(Path(tmp), args.events, n_files=1, seed=3)
         fileset = {"synth": [str(path)]}
         rows = []
-        for name, executor in _executors(args.workers):
-            row = [name, *_measure(executor, fileset, args.events, args.chunksize, args.tasks)]
+        for name, executor, limit in _executors(args.workers, args.slow_chunks):
+            measured = _measure(executor, fileset, args.events, args.chunksize, args.tasks, limit)
+            row = [name, *measured]
             print(" ".join(f"{cell!s:>10}" for cell in row), file=sys.stderr)
             rows.append(row)
     header = [
@@ -112,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown_table(header, rows)
     command = (
         f"python -m benchmarks.overhead --events {args.events} --chunksize {args.chunksize} "
-        f"--workers {args.workers} --tasks {args.tasks}"
+        f"--workers {args.workers} --tasks {args.tasks} --slow-chunks {args.slow_chunks}"
     )
     text = "\n".join(
         [

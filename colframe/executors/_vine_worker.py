@@ -14,12 +14,13 @@ marker (or the failure record) travels back to the manager.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import serialize
-from ..results import Result
+from ..results import Ok, Result
 from ._store import FileRef
 from ._task import execute_loaded
 
@@ -50,6 +51,16 @@ class _SandboxStore:
 
 
 def _load_function():
+    # the sandbox's function.pkl is a link to the worker's cached copy (hard or symbolic):
+    # keyed by that copy's inode, a library that runs calls in its own process (direct
+    # mode) loads each function once and keeps its open files between chunks, as futures
+    # workers do
+    stat = Path(FUNCTION_FILE).stat()
+    return _load_cached((stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(key: tuple[int, int, int, int]):
     return serialize.load(FUNCTION_FILE)
 
 
@@ -58,6 +69,8 @@ def run(kind: str, keep: bool, arg: Any, inputs: int) -> Result:
 
     Never raises: failures come back as ``Err`` with their ChunkFailure.
     """
+    if kind == "fetch":  # bring a kept output back to the manager, as it is
+        return Ok(Path(input_name(0)).read_bytes())
     if kind == "merge":
         arg = [FileRef(str(Path(input_name(i)).resolve()), 0) for i in range(inputs)]
     return execute_loaded(_load_function, arg, kind, _SandboxStore() if keep else None)

@@ -24,6 +24,7 @@ from typing import Any
 
 from .. import extras, serialize
 from ..errors import ExecutorError, TaskEngineError
+from ..results import Ok
 from ._base import Task
 from ._local_workers import LocalWorkers
 from ._manager_worker import CATEGORIES, Finished, ManagerWorkerExecutor, check_int, exceeded
@@ -81,7 +82,13 @@ class TaskVineExecutor(ManagerWorkerExecutor):
     factory_hint = "vine_factory -T condor|slurm --min-workers N {host} {port}"
 
     def __init__(
-        self, workers: int | None = None, *, mode: str = "serverless", replicas: int = 1, **options
+        self,
+        workers: int | None = None,
+        *,
+        mode: str = "serverless",
+        replicas: int = 1,
+        exec_mode: str | None = None,
+        **options,
     ) -> None:
         super().__init__(workers, **options)
         check_int("replicas", replicas, 1)
@@ -94,7 +101,13 @@ class TaskVineExecutor(ManagerWorkerExecutor):
                 f"TaskVine cannot combine with serverless libraries: use mode='tasks'"
             )
             raise ExecutorError(msg)
+        if exec_mode not in (None, "fork", "direct"):
+            msg = f"exec_mode must be 'fork', 'direct' or None, not {exec_mode!r}"
+            raise ExecutorError(msg)
         self.mode, self.replicas = mode, replicas
+        # direct: calls run one at a time inside the library process, which keeps the
+        # processor and open files between chunks; fork: one child per call, in parallel
+        self.exec_mode = exec_mode or ("direct" if self.cores == 1 else "fork")
 
     def _reset(self) -> None:
         super()._reset()
@@ -138,7 +151,7 @@ class TaskVineExecutor(ManagerWorkerExecutor):
             run,
             poncho_env="dummy-value",  # no conda environment built: workers bring Python
             add_env=False,
-            exec_mode="fork",
+            exec_mode=self.exec_mode,
             library_context_info=[warm_up, [], {}],
         )
         library.set_cores(self.cores)
@@ -229,35 +242,39 @@ class TaskVineExecutor(ManagerWorkerExecutor):
 
     # refs -------------------------------------------------------------------
     def fetch(self, ref: VineRef) -> Any:
-        """Bring a partial output from the workers to the driver (a copy task returns it).
+        """Bring a partial output from the workers to the driver.
 
-        ``Manager.fetch_file`` returns text through SWIG, which breaks binary pickles.
+        Serverless, a ``fetch`` call into the library returns its bytes (a plain task
+        would make TaskVine evict the library from that worker to run it); in task mode
+        a ``cp`` task returns the file. ``Manager.fetch_file`` is not used: it returns
+        text through SWIG, which breaks binary pickles.
         """
         vine = extras.ndcctools_taskvine()
-        path = self._staging / f"fetched-{id(ref):x}.pkl.lz4"
-        local = self.manager.declare_file(str(path), cache=False)
-        copy = vine.Task(f"cp {input_name(0)} {OUTPUT_FILE}")
-        copy.add_input(ref.file, input_name(0))
-        copy.add_output(local, OUTPUT_FILE)
-        self._categorize(copy, CATEGORIES["merge"])
-        copy_id = self.manager.submit(copy)
-        while True:
-            et = self.manager.wait(1)
-            if et is None:
-                continue
-            if et.id != copy_id:
-                self._returned(et)
-                continue
-            if not et.successful():
-                msg = (
-                    f"TaskVine could not bring a partial output back from the workers: {et.result}"
-                )
-                raise TaskEngineError(msg)
-            try:
-                return serialize.load(str(path))
-            finally:
-                self.manager.undeclare_file(local)
-                path.unlink(missing_ok=True)
+        staging = self._started(self._staging)
+        if self.monitored:
+            path = staging / f"fetched-{id(ref):x}.pkl.lz4"
+            local = self.manager.declare_file(str(path), cache=False)
+            et = vine.Task(f"cp {input_name(0)} {OUTPUT_FILE}")
+            et.add_output(local, OUTPUT_FILE)
+        else:
+            et = vine.FunctionCall(self._library, "run", "fetch", False, None, 1)
+        et.add_input(ref.file, input_name(0))
+        self._categorize(et, CATEGORIES["merge"])
+        fetch_id = self.manager.submit(et)
+        while (returned := self.manager.wait(1)) is None or returned.id != fetch_id:
+            if returned is not None:
+                self._returned(returned)  # another task finished meanwhile: filed as usual
+        value = None
+        if et.successful():
+            with contextlib.suppress(Exception):
+                value = et.output if not self.monitored else Ok(path.read_bytes())
+        if self.monitored:
+            self.manager.undeclare_file(local)
+            path.unlink(missing_ok=True)
+        if not isinstance(value, Ok):
+            msg = f"TaskVine could not bring a partial output back from the workers: {et.result}"
+            raise TaskEngineError(msg)
+        return serialize.loads(value.value)
 
     def release(self, ref: VineRef) -> None:
         """Delete a merged partial output from every worker that holds it."""
