@@ -19,7 +19,13 @@ from coffea import processor
 
 from colframe.executors import Executor, get_executor
 
-__all__ = ["FACTORIES", "ExecutorFactory", "ExitsProcessing", "factory_ids"]
+__all__ = [
+    "FACTORIES",
+    "ExecutorFactory",
+    "ExitsProcessing",
+    "factory_ids",
+    "factory_params",
+]
 
 
 @dataclass(frozen=True)
@@ -32,12 +38,14 @@ class ExecutorFactory:
         can_kill_worker: a chunk can kill its worker process and the run goes on
             (False for the in-process executor: the test process would die).
         pickles_tasks: task arguments travel to other processes (so they must pickle).
+        slow: its tests carry the ``slow`` marker (engines that start workers per test).
     """
 
     name: str
     make: Callable[[pytest.FixtureRequest], Executor]
     can_kill_worker: bool = True
     pickles_tasks: bool = True
+    slow: bool = False
 
     def __call__(self, request: pytest.FixtureRequest) -> Executor:
         return self.make(request)
@@ -46,6 +54,15 @@ class ExecutorFactory:
 def _dask(request: pytest.FixtureRequest) -> Executor:
     # one cluster for the session (conftest's dask_client): 2 single-threaded workers
     return get_executor("dask", client=request.getfixturevalue("dask_client"))
+
+
+def _engine(name: str, **options) -> Callable[[pytest.FixtureRequest], Executor]:
+    # real local workers (vine_worker / work_queue_worker); logs under the test's tmp_path
+    def make(request: pytest.FixtureRequest) -> Executor:
+        run_info = request.getfixturevalue("tmp_path") / f"{name}-run-info"
+        return get_executor(name, workers=2, run_info_dir=run_info, **options)
+
+    return make
 
 
 FACTORIES = [
@@ -57,11 +74,21 @@ FACTORIES = [
     ),
     ExecutorFactory("futures", lambda request: get_executor("futures", workers=2)),
     ExecutorFactory("dask", _dask),
+    ExecutorFactory("taskvine", _engine("taskvine"), slow=True),
+    ExecutorFactory("taskvine-tasks", _engine("taskvine", mode="tasks"), slow=True),
+    ExecutorFactory("workqueue", _engine("workqueue"), slow=True),
 ]
 
 
 def factory_ids(factory: ExecutorFactory) -> str:
     return factory.name
+
+
+def factory_params(factories: list[ExecutorFactory]) -> list:
+    """``factories`` as pytest params: named, and marked ``slow`` where they are."""
+    return [
+        pytest.param(f, id=f.name, marks=[pytest.mark.slow] if f.slow else []) for f in factories
+    ]
 
 
 class ExitsProcessing(processor.ProcessorABC):

@@ -38,28 +38,18 @@ def shared_file(name: str) -> Path:
 
 
 # TaskVine starts local vine_workers per test (about 5-30 s): slow, so `make test-fast` skips it
-EXECUTORS = [
-    "iterative",
-    "futures",
-    "dask",
-    pytest.param("taskvine", marks=pytest.mark.slow),
-    pytest.param("taskvine-tasks", marks=pytest.mark.slow),
-]
+def _factories():
+    from _executors import FACTORIES, factory_params
+
+    return factory_params(FACTORIES)
 
 
-@pytest.fixture(params=EXECUTORS)
+@pytest.fixture(params=_factories())
 def executor(request):
-    """Every executor, fresh per test (futures: 2 worker processes; dask: the session cluster;
-    TaskVine: 2 local vine_workers, serverless and in task mode)."""
-    from colframe.executors import get_executor
-
-    name, _, variant = request.param.partition("-")
-    options = {"workers": 2} if name in ("futures", "taskvine") else {}
-    if name == "dask":
-        options = {"client": request.getfixturevalue("dask_client")}
-    if variant:
-        options["mode"] = variant
-    return get_executor(name, **options)
+    """Every executor of tests/_executors.py's FACTORIES, fresh per test (futures: 2 worker
+    processes; dask: the session cluster; TaskVine serverless and in task mode, Work Queue:
+    2 local workers each)."""
+    return request.param(request)
 
 
 @pytest.fixture(scope="session")

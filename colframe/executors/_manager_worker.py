@@ -35,6 +35,7 @@ from ..errors import ExecutorError, NoWorkersError, ResourceExhaustedError, Task
 from ..results import ChunkFailure, Err, Ok, Result
 from ._base import Executor, Task
 from ._local_workers import LocalWorkers
+from ._ship import ShippedFunctions, pickle_arg
 from ._task import describe_arg
 from ._vine_worker import Stored
 
@@ -67,6 +68,7 @@ class Finished(NamedTuple):
     exceeded: str  # which limits were exceeded, e.g. "memory 612 > 500 MB"
     bytes_transferred: int
     memory_mb: float | None  # measured peak, when monitored
+    resubmitted: bool = False  # the engine ran it again itself (its worker was lost)
 
 
 @dataclass(eq=False)
@@ -146,7 +148,7 @@ class ManagerWorkerExecutor(Executor):
         self.tasks_per_worker: dict[str, int] = {}
         self.bytes_transferred = 0
         self.peak_memory_mb: dict[str, float] = {}
-        self._functions: dict[int, tuple[Any, Any]] = {}  # id(function) -> (function, file)
+        self._functions: ShippedFunctions[Any] = ShippedFunctions(self._ship)
         self._running: dict[int, tuple[Task, Any, Any]] = {}  # engine id -> (task, et, output)
         self._finished: dict[int, Result] = {}  # engine ids finished, not yet asked for
         self._splits: dict[int, _Split] = {}  # id(internal task) -> its split
@@ -285,12 +287,12 @@ class ManagerWorkerExecutor(Executor):
     # tasks ----------------------------------------------------------------
     def function_file(self, function) -> Any:
         """The engine's cached file holding ``function``: written and declared once per run."""
-        entry = self._functions.get(id(function))
-        if entry is None:
-            path = self._started(self._staging) / f"function-{len(self._functions)}.pkl.lz4"
-            serialize.dump(function, str(path))
-            entry = self._functions[id(function)] = (function, self._declare_function(path))
-        return entry[1]
+        return self._functions(function)
+
+    def _ship(self, function, index: int) -> Any:
+        path = self._started(self._staging) / f"function-{index}.pkl.lz4"
+        serialize.dump(function, str(path))
+        return self._declare_function(path)
 
     def _launch(self, task: Task) -> None:
         if self.manager is None:
@@ -299,7 +301,8 @@ class ManagerWorkerExecutor(Executor):
             )
             raise ExecutorError(msg)
         refs = task.arg if task.kind == "merge" else []
-        arg = None if task.kind == "merge" else task.arg
+        # pickled here: an argument that cannot travel is one clear error, raised now
+        arg = None if task.kind == "merge" else pickle_arg(task.arg)
         et, output = self._build(task, (task.kind, task.keep, arg, len(refs)), refs)
         engine_id = self._submit(et)
         self._running[engine_id] = (task, et, output)
@@ -333,6 +336,8 @@ class ManagerWorkerExecutor(Executor):
     def _returned(self, et) -> None:
         task, _, output = self._running.pop(self._task_id(et))
         finished = self._finished_info(et)
+        if finished.resubmitted:  # counted like colframe's own retries, in the report too
+            task.attempts += 1
         host = finished.host or "?"
         self.tasks_per_worker[host] = self.tasks_per_worker.get(host, 0) + 1
         self.bytes_transferred += finished.bytes_transferred

@@ -64,16 +64,18 @@ def _load_cached(key: tuple[int, int, int, int]):
     return serialize.load(FUNCTION_FILE)
 
 
-def run(kind: str, keep: bool, arg: Any, inputs: int) -> Result:
-    """Run the shipped function on ``arg`` (or, for a merge, on the ``inputs`` files).
+def run(kind: str, keep: bool, arg: bytes | None, inputs: int) -> Result:
+    """Run the shipped function on the pickled ``arg`` (for a merge, on the ``inputs`` files).
 
     Never raises: failures come back as ``Err`` with their ChunkFailure.
     """
     if kind == "fetch":  # bring a kept output back to the manager, as it is
         return Ok(Path(input_name(0)).read_bytes())
     if kind == "merge":
-        arg = [FileRef(str(Path(input_name(i)).resolve()), 0) for i in range(inputs)]
-    return execute_loaded(_load_function, arg, kind, _SandboxStore() if keep else None)
+        value: Any = [FileRef(str(Path(input_name(i)).resolve()), 0) for i in range(inputs)]
+    else:
+        value = serialize.loads(arg)
+    return execute_loaded(_load_function, value, kind, _SandboxStore() if keep else None)
 
 
 def warm_up() -> dict[str, Any]:

@@ -105,9 +105,13 @@ class TaskVineExecutor(ManagerWorkerExecutor):
             msg = f"exec_mode must be 'fork', 'direct' or None, not {exec_mode!r}"
             raise ExecutorError(msg)
         self.mode, self.replicas = mode, replicas
-        # direct: calls run one at a time inside the library process, which keeps the
-        # processor and open files between chunks; fork: one child per call, in parallel
-        self.exec_mode = exec_mode or ("direct" if self.cores == 1 else "fork")
+        # fork (default): each call runs in a child forked from the warm library, so a
+        # chunk that crashes ends only that call, which comes back as a failure colframe
+        # counts and retries. direct: calls run one at a time in the library process,
+        # which keeps the processor and open files between chunks (faster on tiny
+        # chunks), but a crash takes the library down and TaskVine re-runs the call
+        # itself, unseen by colframe's retry count
+        self.exec_mode = exec_mode or "fork"
 
     def _reset(self) -> None:
         super()._reset()
@@ -205,10 +209,13 @@ class TaskVineExecutor(ManagerWorkerExecutor):
             with contextlib.suppress(Exception):  # no readable output: a failed task
                 value = et.output
         measured = et.resources_measured if self.monitored else None
-        bytes_moved = 0
+        bytes_moved, resubmitted = 0, False
         # metrics vary between cctools releases: never fail a run on them
         with contextlib.suppress(Exception):
             bytes_moved = int(et.get_metric("bytes_transferred") or 0)
+            # execution time of every attempt beyond the last: it ran more than once
+            every, last = (et.get_metric(f"time_workers_execute_{k}") for k in ("all", "last"))
+            resubmitted = every > last
         return Finished(
             value=value,
             cause=et.result,
@@ -218,6 +225,7 @@ class TaskVineExecutor(ManagerWorkerExecutor):
             exceeded=exceeded(et) if et.result == "resource exhaustion" else "",
             bytes_transferred=bytes_moved,
             memory_mb=getattr(measured, "memory", None) if measured is not None else None,
+            resubmitted=resubmitted,
         )
 
     def _ref(self, output, nbytes: int) -> VineRef:

@@ -153,6 +153,7 @@ class WorkQueueExecutor(ManagerWorkerExecutor):
             exceeded=exceeded(et) if exhausted else "",
             bytes_transferred=int(getattr(et, "total_bytes_transferred", 0) or 0),
             memory_mb=getattr(measured, "memory", None) if measured is not None else None,
+            resubmitted=et.total_submissions > 1,
         )
 
     def _ref(self, output, nbytes: int) -> FileRef:

@@ -15,7 +15,7 @@ from typing import Self
 import cloudpickle
 import pytest
 from _compare import assert_same
-from _executors import FACTORIES, ExitsProcessing, factory_ids
+from _executors import FACTORIES, ExitsProcessing, factory_params
 from _processors import AlwaysCrashes, CoffeaStyle, KillsOnce
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema
@@ -33,7 +33,7 @@ KILLERS = [f for f in FACTORIES if f.can_kill_worker]
 PICKLERS = [f for f in FACTORIES if f.pickles_tasks]
 
 
-@pytest.fixture(params=FACTORIES, ids=factory_ids)
+@pytest.fixture(params=factory_params(FACTORIES))
 def factory(request):
     return request.param
 
@@ -69,7 +69,7 @@ def test_output_equals_iterative_and_coffea(executor, generated):
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("factory", KILLERS, ids=factory_ids)
+@pytest.mark.parametrize("factory", factory_params(KILLERS))
 def test_killed_worker_is_resubmitted_with_identical_output(executor, generated, tmp_path):
     fileset = {"d": [str(p) for p in generated]}
     flag = tmp_path / "killed.flag"
@@ -83,7 +83,7 @@ def test_killed_worker_is_resubmitted_with_identical_output(executor, generated,
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("factory", KILLERS, ids=factory_ids)
+@pytest.mark.parametrize("factory", factory_params(KILLERS))
 def test_always_crashing_processor_is_reported_with_file_and_entries(executor, generated):
     path = str(generated[0])
     with pytest.raises(ChunkError) as info:
@@ -110,7 +110,7 @@ def test_sys_exit_in_a_processor_is_that_chunks_failure(executor, generated, cod
 
 
 # task arguments ---------------------------------------------------------------
-@pytest.mark.parametrize("factory", PICKLERS, ids=factory_ids)
+@pytest.mark.parametrize("factory", factory_params(PICKLERS))
 def test_unpicklable_metadata_is_one_clear_error(executor, generated, capfd):
     fileset = {"d": {"files": [str(generated[0])], "metadata": {"lock": threading.Lock()}}}
     with pytest.raises(UnpicklableError, match=r"usermeta\['lock'\] is a _thread\.lock") as info:
