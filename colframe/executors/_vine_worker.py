@@ -74,7 +74,7 @@ def run(kind: str, keep: bool, arg: bytes | None, inputs: int) -> Result:
     if kind == "merge":
         value: Any = [FileRef(str(Path(input_name(i)).resolve()), 0) for i in range(inputs)]
     else:
-        value = serialize.loads(arg)
+        value = None if arg is None else serialize.loads(arg)
     return execute_loaded(_load_function, value, kind, _SandboxStore() if keep else None)
 
 
