@@ -111,8 +111,9 @@ class WorkerDiedError(ColframeError, RuntimeError):
     """A worker process died while running a task (crash, or killed for memory)."""
 
 
-class TaskEngineError(ColframeError, RuntimeError):
-    """A TaskVine or Work Queue task ended without a result (worker lost, sandbox full, ...)."""
+class TaskEngineError(WorkerDiedError):
+    """A TaskVine or Work Queue task ended without a result: the process running it died
+    (crash, killed, worker lost) or the engine could not run it (sandbox full, ...)."""
 
 
 class ResourceExhaustedError(TaskEngineError):

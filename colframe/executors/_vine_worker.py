@@ -75,7 +75,12 @@ def run(kind: str, keep: bool, arg: bytes | None, inputs: int) -> Result:
         value: Any = [FileRef(str(Path(input_name(i)).resolve()), 0) for i in range(inputs)]
     else:
         value = None if arg is None else serialize.loads(arg)
-    return execute_loaded(_load_function, value, kind, _SandboxStore() if keep else None)
+    result = execute_loaded(_load_function, value, kind, _SandboxStore() if keep else None)
+    if keep and not isinstance(result, Ok):
+        # an empty file where the output was expected: Work Queue would otherwise report the
+        # task as "output missing" and the failure record above would never reach the driver
+        Path(OUTPUT_FILE).touch()
+    return result
 
 
 def warm_up() -> dict[str, Any]:

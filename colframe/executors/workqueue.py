@@ -151,9 +151,10 @@ class WorkQueueExecutor(ManagerWorkerExecutor):
             host=et.host or et.hostname or "",
             stdout=et.std_output or "",
             exceeded=exceeded(et) if exhausted else "",
-            bytes_transferred=int(getattr(et, "total_bytes_transferred", 0) or 0),
+            bytes_transferred=int(et._task.total_bytes_transferred or 0),
             memory_mb=getattr(measured, "memory", None) if measured is not None else None,
-            resubmitted=et.total_submissions > 1,
+            # the Python wrapper lacks these two in 7.17.1: read from the task struct
+            resubmitted=et._task.try_count > 1,
         )
 
     def _ref(self, output, nbytes: int) -> FileRef:
