@@ -228,3 +228,17 @@ class MemoryHog(processor.ProcessorABC):
 
     def postprocess(self, accumulator):
         return accumulator
+
+
+class UsesInflection(processor.ProcessorABC):
+    """``fill`` plus a key made by ``inflection``, a package only test environments have."""
+
+    def process(self, events):
+        import inflection  # not in the test interpreter: only inside envs/test.json's environment
+
+        out = fill(events)
+        out["word"] = {inflection.pluralize("muon"): len(events)}
+        return out
+
+    def postprocess(self, accumulator):
+        return accumulator

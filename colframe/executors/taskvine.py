@@ -138,6 +138,7 @@ class TaskVineExecutor(ManagerWorkerExecutor):
         m.tune("temp-replica-count", self.replicas)
         m.tune("immediate-recovery", 1)  # recreate a lost partial as soon as its worker leaves
         m.tune("wait-for-workers", 0)
+        m.tune("max-library-retries", 2)  # a library that cannot start ends the run, not loops
         for category in CATEGORIES.values():
             if self.resources.get(category):
                 m.set_category_resources_max(category, dict(self.resources[category]))
@@ -195,7 +196,15 @@ class TaskVineExecutor(ManagerWorkerExecutor):
                 getattr(et, f"set_{key}")(value)
 
     def _submit(self, et) -> int:
-        return self.manager.submit(et)
+        try:
+            return self.manager.submit(et)
+        except ValueError as exc:  # TaskVine removed the library after it failed to start
+            msg = (
+                f"the colframe library could not start on the TaskVine workers ({exc}): their "
+                f"Python cannot import colframe, cloudpickle or ndcctools (inside the "
+                f"environment, if one is given); its log is under {self.run_info}/*/library-logs"
+            )
+            raise ExecutorError(msg) from exc
 
     def _wait(self, timeout: int) -> Any:
         return self.manager.wait(timeout)
