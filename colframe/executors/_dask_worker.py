@@ -116,7 +116,7 @@ def run_task(name: str, arg: Any, kind: str, keep: bool, pickled: bool = False) 
     plugin = get_worker().plugins.get(name)
     if not isinstance(plugin, ShippedFunction):
         msg = f"function {name!r} is not installed on this worker; was the executor stopped?"
-        failure = ChunkFailure.from_exception(LookupError(msg), describe_arg(arg), kind, True)
+        failure = ChunkFailure.from_exception(LookupError(msg), describe_arg(arg, kind), kind, True)
         return Err(failure)
     result = execute_loaded(plugin.function, arg, kind, _STORE if keep else None)
     if keep and kind == "process" and isinstance(result, Ok):
@@ -127,5 +127,5 @@ def run_task(name: str, arg: Any, kind: str, keep: bool, pickled: bool = False) 
         try:
             serialize.check_picklable(result.value.value)
         except serialize.UnpicklableError as exc:
-            return Err(ChunkFailure.from_exception(exc, describe_arg(arg), kind, False))
+            return Err(ChunkFailure.from_exception(exc, describe_arg(arg, kind), kind, False))
     return result.value if keep and isinstance(result, Ok) else result

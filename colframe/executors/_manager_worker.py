@@ -367,7 +367,7 @@ class ManagerWorkerExecutor(Executor):
         )
         # the same resources would be exhausted again; a failed merge is never retried
         retryable = task.kind != "merge" and not exhausted
-        return Err(ChunkFailure.from_exception(error, describe_arg(task.arg), task.kind, retryable))
+        return Err(ChunkFailure.from_exception(error, describe_arg(task.arg, task.kind), task.kind, retryable))
 
     def _deliver(self, task: Task, result: Result) -> None:
         """File ``result`` for ``task``: split it, feed the split it is part of, or finish it."""

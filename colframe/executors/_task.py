@@ -71,13 +71,13 @@ def execute(function, arg: Any, kind: str, store=None) -> Result:
         if _is_interrupt(exc):
             raise
         retryable = kind != "merge" and is_retryable(exc)
-        return Err(ChunkFailure.from_exception(exc, describe_arg(arg), kind, retryable))
+        return Err(ChunkFailure.from_exception(exc, describe_arg(arg, kind), kind, retryable))
     return Ok(value)
 
 
-def describe_arg(arg: Any) -> Any:
+def describe_arg(arg: Any, kind: str) -> Any:
     """What a failure is about: the work item itself, or the size of a merge."""
-    if isinstance(arg, list):  # a merge: never ship its inputs back inside a report
+    if kind == "merge":  # never ship a merge's inputs back inside a report
         return f"merge of {len(arg)} partial outputs"
     return arg
 
@@ -93,7 +93,7 @@ def execute_loaded(load: Callable[[], Callable], arg: Any, kind: str, store=None
     except BaseException as exc:
         if _is_interrupt(exc):
             raise
-        return Err(ChunkFailure.from_exception(exc, describe_arg(arg), kind, retryable=False))
+        return Err(ChunkFailure.from_exception(exc, describe_arg(arg, kind), kind, retryable=False))
     return execute(function, arg, kind, store)
 
 

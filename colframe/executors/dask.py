@@ -293,7 +293,7 @@ class DaskExecutor(Executor):
         return {key: (t == kept, max(n, 0), s) for key, (t, n, s) in info.items()}
 
     def _infrastructure_failure(self, task: Task, future) -> ChunkFailure:
-        item = describe_arg(task.arg)
+        item = describe_arg(task.arg, task.kind)
         if future.status == "cancelled":
             msg = f"dask cancelled task {future.key!r} (scheduler restarted or client reconnected)"
             return ChunkFailure.from_exception(RuntimeError(msg), item, task.kind, True)

@@ -279,7 +279,7 @@ class FuturesExecutor(Executor):
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # noqa: BLE001 - the pool failed to run or return it
-                failure = ChunkFailure.from_exception(exc, describe_arg(task.arg), task.kind, True)
+                failure = ChunkFailure.from_exception(exc, describe_arg(task.arg, task.kind), task.kind, True)
                 finished.append((task, Err(failure)))
         return finished
 
@@ -328,7 +328,7 @@ class FuturesExecutor(Executor):
             f"os._exit) or the kernel's out-of-memory killer (SIGKILL); run this chunk alone "
             f"with IterativeExecutor to see the real error"
         )
-        return ChunkFailure.from_exception(error, describe_arg(task.arg), task.kind, True)
+        return ChunkFailure.from_exception(error, describe_arg(task.arg, task.kind), task.kind, True)
 
     def __repr__(self) -> str:
         return f"FuturesExecutor(workers={self.workers}, retries={self.retries})"
