@@ -14,10 +14,13 @@ from processors.adl import ADLNanoAODSchema, Q5Processor
 
 from .conftest import COLFRAME_SPEC
 
-# run inside the environment: the processor comes from the environment's colframe wheel
+# run inside the environment: colframe from the environment's wheel; the ADL processors are
+# the analysis' own code (not in the wheel), taken from the checkout as a user's module would be
 ADL_IN_ENV = """
 import pickle, sys
-import colframe, processors.adl as adl
+import colframe
+sys.path.append(sys.argv[3])
+import processors.adl as adl
 out = colframe.Runner("iterative", schema=adl.ADLNanoAODSchema, chunksize=300, status=False)(
     {"SingleMu": [sys.argv[1]]}, "Events", processor_instance=adl.Q5Processor()
 )
@@ -39,7 +42,10 @@ def test_colframe_environment_runs_an_adl_query_like_coffea(pack_cache, tmp_path
     # a worker's bare environment: no venv on PATH, no PYTHONPATH, run outside the checkout
     bare = {"PATH": "/usr/bin:/bin", "COLFRAME_CACHE_DIR": str(tmp_path / "meta")}
     out_file = tmp_path / "out.pkl"
-    cmd = [str(env / "bin" / "run_in_env"), "python", "-c", ADL_IN_ENV, str(data), str(out_file)]
+    cmd = [
+        *(str(env / "bin" / "run_in_env"), "python", "-c", ADL_IN_ENV),
+        *(str(data), str(out_file), str(ROOT)),
+    ]
     done = subprocess.run(cmd, cwd=tmp_path, env=bare, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     out, colframe_file, prefix = pickle.loads(out_file.read_bytes())
