@@ -336,7 +336,9 @@ class ManagerWorkerExecutor(Executor):
     def _returned(self, et) -> None:
         task, _, output = self._running.pop(self._task_id(et))
         finished = self._finished_info(et)
-        if finished.resubmitted:  # counted like colframe's own retries, in the report too
+        if finished.resubmitted and isinstance(finished.value, Ok):
+            # it succeeded after the engine re-ran it (its worker was lost): counted like
+            # colframe's own retries; a failure keeps colframe's attempt count
             task.attempts += 1
         host = finished.host or "?"
         self.tasks_per_worker[host] = self.tasks_per_worker.get(host, 0) + 1
