@@ -37,6 +37,8 @@ class Progress(Protocol):
 
     def update_total(self, bar: int, total: float) -> None: ...
 
+    def note(self, bar: int, text: str) -> None: ...
+
 
 class NoProgress:
     """Same interface as :class:`RichProgress`; does nothing."""
@@ -54,6 +56,9 @@ class NoProgress:
         pass
 
     def update_total(self, bar: int, total: float) -> None:
+        pass
+
+    def note(self, bar: int, text: str) -> None:
         pass
 
 
@@ -83,6 +88,7 @@ class RichProgress:
             TimeElapsedColumn(),
             TextColumn("eta"),
             TimeRemainingColumn(),
+            TextColumn("{task.fields[note]}"),  # e.g. the workers connected now
             console=self.console,
             transient=True,  # what is still live at the end is erased, not left behind
         )
@@ -116,7 +122,7 @@ class RichProgress:
         return [task.description for task in self._progress.tasks]
 
     def add(self, description: str, total: float | None, unit: str) -> int:
-        bar = self._progress.add_task(description, total=total, unit=unit)
+        bar = self._progress.add_task(description, total=total, unit=unit, note="")
         self._collapse_if_done(bar)
         return bar
 
@@ -127,6 +133,11 @@ class RichProgress:
     def update_total(self, bar: int, total: float) -> None:
         self._progress.update(TaskID(bar), total=total)
         self._collapse_if_done(bar)
+
+    def note(self, bar: int, text: str) -> None:
+        """Show ``text`` after the bar (e.g. "3 workers"); ignored once the bar is gone."""
+        if any(task.id == bar for task in self._progress.tasks):
+            self._progress.update(TaskID(bar), note=text)
 
     def _collapse_if_done(self, bar: int) -> None:
         task = next((t for t in self._progress.tasks if t.id == bar), None)

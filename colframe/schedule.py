@@ -155,7 +155,9 @@ def run_chunks(
 
     Merge tasks (kind "merge") get the list of their input refs in plan order;
     merged inputs are released. The number of tasks in flight follows
-    ``executor.slots``, read anew at every step (workers may join or leave).
+    ``executor.slots``, read anew at every step (workers may join or leave); the
+    events bar shows ``executor.status()`` (e.g. the workers connected), refreshed
+    about once a second.
     Stops at the first failure that ``skip`` does not cover (``Outcome.failed``).
     """
     outcome = Outcome()
@@ -169,6 +171,7 @@ def run_chunks(
     submitted = 0
     start = time.perf_counter()
     processed_at = None
+    noted_at = -1.0  # the executor's status (e.g. workers connected) beside the events bar
 
     def record(merges: list) -> None:
         for node, refs in merges:
@@ -179,6 +182,9 @@ def run_chunks(
         return outcome
 
     while not tree.done:
+        if time.perf_counter() - noted_at >= 1.0:
+            noted_at = time.perf_counter()
+            progress.note(events_bar, executor.status())
         limit = 2 * executor.slots  # read every time: elastic pools grow and shrink
         while submitted < len(items) and len(processing) + len(merging) < limit:
             task = executor.submit(work, items[submitted], kind="process", keep=True)

@@ -66,7 +66,7 @@ class Shuffled(Executor):
 
 class Progress:
     def __init__(self) -> None:
-        self.totals, self.done = {}, {}
+        self.totals, self.done, self.notes = {}, {}, {}
 
     def add(self, description, total, unit):
         self.totals[description], self.done[description] = total, 0
@@ -77,6 +77,9 @@ class Progress:
 
     def update_total(self, bar, total):
         self.totals[bar] = total
+
+    def note(self, bar, text):
+        self.notes.setdefault(bar, []).append(text)
 
 
 class BadChunk(OSError):
@@ -291,3 +294,13 @@ def test_merge_tree_is_the_same_whatever_the_completion_order(seed):
     assert build(2) == first
     expected = tuple(i for i in range(n) if i not in skipped) or None
     assert first[0] == expected
+
+
+def test_events_bar_shows_the_executors_status():
+    class Counted(Shuffled):
+        def status(self) -> str:
+            return f"{self.pool[0]} workers"
+
+    outcome, _, progress = _run(Counted("fifo", pool=[3]), n=5)
+    assert outcome.ok == 5
+    assert progress.notes == {"Processing": ["3 workers"]}  # refreshed about once a second

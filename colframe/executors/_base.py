@@ -93,6 +93,13 @@ class Executor(ABC):
         """The value behind a ref returned by a ``keep=True`` task."""
         return ref.load()
 
+    def status(self) -> str:
+        """A few words the progress line shows beside the bar (e.g. "2 workers"); "" for none.
+
+        Read about once a second while chunks run, so it may ask the engine.
+        """
+        return ""
+
     def stats(self) -> dict[str, Any]:
         """What the run report shows of this engine (tasks per worker, splits, logs, ...)."""
         return {}

@@ -284,6 +284,13 @@ class ManagerWorkerExecutor(Executor):
             return max(1, self.workers * self.cores)
         return max(1, self._connected() * self.cores)
 
+    def status(self) -> str:
+        """Workers connected now (they join and leave), e.g. "3 workers" ("waiting for workers")."""
+        if self.manager is None:
+            return ""
+        connected = self._connected()
+        return f"{connected} worker{'s' * (connected != 1)}" if connected else "waiting for workers"
+
     # tasks ----------------------------------------------------------------
     def function_file(self, function) -> Any:
         """The engine's cached file holding ``function``: written and declared once per run."""

@@ -196,6 +196,13 @@ class DaskExecutor(Executor):
         # an adaptive cluster may have no workers yet: still keep one task queued
         return max(1, sum(worker["nthreads"] for worker in workers))
 
+    def status(self) -> str:
+        """Workers of the cluster now (an adaptive cluster grows and shrinks)."""
+        if self._client is None:
+            return ""
+        workers = len(self._client.scheduler_info()["workers"])
+        return f"{workers} worker{'s' * (workers != 1)}" if workers else "waiting for workers"
+
     @property
     def dashboard_link(self) -> str:
         """The scheduler's dashboard URL (the executor must be started)."""

@@ -222,6 +222,9 @@ class FuturesExecutor(Executor):
     def slots(self) -> int:
         return self.workers
 
+    def status(self) -> str:
+        return f"{self.workers} worker{'s' * (self.workers != 1)}"
+
     # tasks ----------------------------------------------------------------
     def _spooled(self) -> Path:
         if self._spool is None:

@@ -107,3 +107,28 @@ def test_no_worker_connects_fails_with_the_worker_command(engine, binary, tmp_pa
     if engine == "workqueue":  # workers from elsewhere: a password file is made by default
         assert "--password" in str(info.value)
         assert (tmp_path / "worker.password").stat().st_mode & 0o077 == 0
+
+
+def _status_becomes(executor, status: str, deadline_s: float = 60) -> bool:
+    """Let the manager work (it accepts and loses workers while it waits, as in a run)
+    until its status reads ``status``, or the deadline passes."""
+    import time
+
+    deadline = time.monotonic() + deadline_s
+    while executor.status() != status:
+        if time.monotonic() > deadline:
+            return False
+        executor._wait(1)  # the engine takes whole seconds
+    return True
+
+
+@pytest.mark.parametrize("engine", ["taskvine", "workqueue"])
+def test_status_follows_the_workers_connected(engine, tmp_path):
+    executor = ENGINES[engine](workers=2, run_info_dir=tmp_path)
+    assert executor.status() == ""  # not started
+    with executor:
+        assert _status_becomes(executor, "2 workers"), executor.status()
+        assert executor.slots == 2 * executor.cores
+        executor.local.kill(0)  # one worker's whole process group
+        assert _status_becomes(executor, "1 worker"), executor.status()
+        assert executor.slots == executor.cores
