@@ -16,7 +16,13 @@ from . import serialize
 from .config import RUNNER_KEYS, executor_from_config, load_config
 from .decompression import ZLIB_LIBRARIES
 from .envs import _cli as envs_cli
-from .errors import ColframeError, OutputPathError, ProcessorError, SavedOutputError
+from .errors import (
+    ColframeError,
+    OutputPathError,
+    ProcessorError,
+    RunInterrupted,
+    SavedOutputError,
+)
 from .executors import executor_names, get_executor
 from .rerun import merge_runs
 from .runner import Runner, check_processor
@@ -34,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         notes = "".join(f"\n  ({note})" for note in getattr(err, "__notes__", ()))
         print(f"colframe: error: {err}{notes}", file=sys.stderr)
         return 1
+    except RunInterrupted as stop:  # Ctrl-C: what finished, then the shell's SIGINT code
+        if stop.report is not None:
+            print(stop.report.summary(), file=sys.stderr)
+        print(f"colframe: {stop}", file=sys.stderr)
+        return 130
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ __all__ = [
     "ProcessorError",
     "ProcessorOutputError",
     "ResourceExhaustedError",
+    "RunInterrupted",
     "SavedOutputError",
     "SpoolError",
     "TaskEngineError",
@@ -158,3 +159,20 @@ class SpoolError(ColframeError):
 
 class ClusterConnectionError(ColframeError):
     """The scheduler address given to an executor did not answer as a scheduler in time."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped a run: the tasks in flight were cancelled.
+
+    ``report`` holds what finished (chunks processed, merges, retries); with a
+    checkpoint, the chunks processed so far are saved and a new run with the
+    same checkpoint continues from them. It is a ``KeyboardInterrupt``, not a
+    :class:`ColframeError`, so ``except Exception`` in user code never swallows it.
+    """
+
+    def __init__(self, message: str, report=None) -> None:
+        super().__init__(message)
+        self.report = report
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

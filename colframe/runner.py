@@ -12,7 +12,7 @@ from typing import Any
 from ._work import DEFAULT_SCHEMA, ProcessChunk, process_function, schema_class
 from .checkpoint import Checkpointed, CheckpointStore, processor_fingerprint
 from .decompression import resolve_zlib_library
-from .errors import ChunkError, ExecutorError, ProcessorError
+from .errors import ChunkError, ExecutorError, ProcessorError, RunInterrupted
 from .executors._base import Executor, get_executor
 from .fileset import Dataset, FileSpec, is_count, normalize_fileset
 from .plan import (
@@ -137,7 +137,11 @@ class Runner:
         )
         specs = self._files(datasets)
         with make_progress(self.status) as progress, executor:
-            items = self._chunks(executor, datasets, specs, report, progress)
+            try:
+                items = self._chunks(executor, datasets, specs, report, progress)
+            except KeyboardInterrupt as interrupt:  # leaving `with executor` cancels its tasks
+                msg = "interrupted while preprocessing: no chunk was processed"
+                raise RunInterrupted(msg, report) from interrupt
             out = self._process(executor, items, processor_instance, report, progress)
         tic = time.perf_counter()
         postprocess = getattr(processor_instance, "postprocess", None)
@@ -245,6 +249,8 @@ class Runner:
         report.executor_stats = executor.stats()
         report.wall_seconds["process"] = outcome.process_seconds
         report.wall_seconds["merge (after processing)"] = outcome.merge_tail_seconds
+        if outcome.interrupted:
+            self._interrupted(outcome.done, report)
         if outcome.failed:
             failure = outcome.failed[0]
             report.failures.extend(outcome.failed)
@@ -267,6 +273,21 @@ class Runner:
         report.columns = sorted(partial.columns)
         report.cpu_seconds["chunks (workers)"] = partial.cputime
         return partial.out
+
+    def _interrupted(self, done: list[WorkItem], report: RunReport) -> None:
+        """Ctrl-C while chunks ran: raise RunInterrupted with what finished."""
+        report.coverage = coverage(done)
+        saved = (
+            f"; they are saved in the checkpoint {self.checkpoint.url}: run again with it to "
+            "continue from there"
+            if self.checkpoint
+            else "; pass checkpoint=DIR to keep finished chunks across runs"
+        )
+        msg = (
+            f"interrupted: {report.chunks_ok} of {report.chunks_total} chunks were processed"
+            f"{saved}"
+        )
+        raise RunInterrupted(msg, report)
 
     def _checkpointed(
         self, store: CheckpointStore, work: ProcessChunk, items, report: RunReport

@@ -77,6 +77,8 @@ class Outcome:
     skipped: list[ChunkFailure] = field(default_factory=list)
     process_seconds: float = 0.0
     merge_tail_seconds: float = 0.0
+    #: Ctrl-C stopped the run: ``final`` is None, ``done`` lists what was processed
+    interrupted: bool = False
 
     @property
     def ok(self) -> int:
@@ -158,7 +160,9 @@ def run_chunks(
     ``executor.slots``, read anew at every step (workers may join or leave); the
     events bar shows ``executor.status()`` (e.g. the workers connected), refreshed
     about once a second.
-    Stops at the first failure that ``skip`` does not cover (``Outcome.failed``).
+    Stops at the first failure that ``skip`` does not cover (``Outcome.failed``),
+    and at Ctrl-C (``Outcome.interrupted``; the caller stops the executor, which
+    cancels the tasks in flight).
     """
     outcome = Outcome()
     tree = MergeTree(len(items), fan_in)
@@ -181,44 +185,48 @@ def run_chunks(
         outcome.done = [items[index] for index in sorted(done)]
         return outcome
 
-    while not tree.done:
-        if time.perf_counter() - noted_at >= 1.0:
-            noted_at = time.perf_counter()
-            progress.note(events_bar, executor.status())
-        limit = 2 * executor.slots  # read every time: elastic pools grow and shrink
-        while submitted < len(items) and len(processing) + len(merging) < limit:
-            task = executor.submit(work, items[submitted], kind="process", keep=True)
-            processing[task] = submitted
-            submitted += 1
-        for task, result in executor.wait([*processing, *merging]):
-            if task in merging:
-                node, refs = merging.pop(task)
+    try:
+        while not tree.done:
+            if time.perf_counter() - noted_at >= 1.0:
+                noted_at = time.perf_counter()
+                progress.note(events_bar, executor.status())
+            limit = 2 * executor.slots  # read every time: elastic pools grow and shrink
+            while submitted < len(items) and len(processing) + len(merging) < limit:
+                task = executor.submit(work, items[submitted], kind="process", keep=True)
+                processing[task] = submitted
+                submitted += 1
+            for task, result in executor.wait([*processing, *merging]):
+                if task in merging:
+                    node, refs = merging.pop(task)
+                    if isinstance(result, Err):
+                        outcome.failed.append(result.failure)
+                        return finish()
+                    for ref in refs:
+                        executor.release(ref)
+                    outcome.merges += 1
+                    progress.advance(merge_bar)
+                    record(tree.put(*node, result.value))
+                    continue
+                index = processing.pop(task)
+                outcome.retried += task.attempts > 1
+                progress.advance(events_bar, len(task.arg))
                 if isinstance(result, Err):
-                    outcome.failed.append(result.failure)
-                    return finish()
-                for ref in refs:
-                    executor.release(ref)
-                outcome.merges += 1
-                progress.advance(merge_bar)
-                record(tree.put(*node, result.value))
-                continue
-            index = processing.pop(task)
-            outcome.retried += task.attempts > 1
-            progress.advance(events_bar, len(task.arg))
-            if isinstance(result, Err):
-                if not result.failure.matches(skip):
-                    outcome.failed.append(result.failure)
-                    return finish()
-                outcome.skipped.append(result.failure)
-                record(tree.put(0, index, None))
-            else:
-                done.append(index)
-                record(tree.put(0, index, result.value))
-        if tree.merges_expected != expected:  # skipped chunks left groups with fewer than 2
-            expected = tree.merges_expected
-            progress.update_total(merge_bar, expected)
-        if processed_at is None and submitted == len(items) and not processing:
-            processed_at = time.perf_counter()
+                    if not result.failure.matches(skip):
+                        outcome.failed.append(result.failure)
+                        return finish()
+                    outcome.skipped.append(result.failure)
+                    record(tree.put(0, index, None))
+                else:
+                    done.append(index)
+                    record(tree.put(0, index, result.value))
+            if tree.merges_expected != expected:  # skipped chunks left groups with fewer than 2
+                expected = tree.merges_expected
+                progress.update_total(merge_bar, expected)
+            if processed_at is None and submitted == len(items) and not processing:
+                processed_at = time.perf_counter()
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+        return finish()
     end = time.perf_counter()
     processed_at = processed_at or end
     outcome.process_seconds = processed_at - start
