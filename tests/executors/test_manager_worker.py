@@ -77,11 +77,32 @@ def test_memory_exhaustion_splits_the_chunk(engine, adl_fileset, tmp_path):
     )
     # TaskVine samples memory every second here; Work Queue's monitor every 5 s
     hold = 2.5 if engine.startswith("taskvine") else 7
-    out, report = run(adl_fileset, MemoryHog(0.5, hold), executor=executor, chunksize=1_000)
+    checkpoint = str(tmp_path / "checkpoint")
+    hog = MemoryHog(0.5, hold)
+    out, report = run(adl_fileset, hog, executor=executor, chunksize=1_000, checkpoint=checkpoint)
     assert_same(out, expected)
     assert report.complete
     assert report.executor_stats["splits"] >= 1
     assert report.executor_stats["peak_memory_mb"]["processing"] > 400  # measured, not guessed
+    if engine != "taskvine-tasks":
+        return
+    # the halves were checkpointed under their own entry ranges: a resumed run loads them
+    # (the whole chunk is tried once more, exhausts its memory, and its halves load)
+    resumed, report = run(
+        adl_fileset,
+        hog,
+        executor=ENGINES[engine](
+            workers=1,
+            run_info_dir=tmp_path / "resumed",
+            memory=2_000,
+            resources={"processing": {"memory": 550}},
+            min_split_entries=100,
+        ),
+        chunksize=1_000,
+        checkpoint=checkpoint,
+    )
+    assert_same(resumed, expected)
+    assert report.chunks_from_checkpoint >= 2  # both halves (or their own halves)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
