@@ -11,7 +11,7 @@ from ._manifest import MANIFEST, read_manifest
 from ._pack import default_cache, pack
 from ._probe import Problem, compare, format_problems, probe
 from ._spec import CONDA_TO_PYPI, load_spec
-from ._unpack import python_path, run, tarball_manifest, unpack
+from ._unpack import python_path, run, tarball_digest, tarball_manifest, unpack
 
 __all__ = [
     "CONDA_TO_PYPI",
@@ -26,6 +26,7 @@ __all__ = [
     "python_path",
     "read_manifest",
     "run",
+    "tarball_digest",
     "tarball_manifest",
     "unpack",
 ]

@@ -65,7 +65,23 @@ def local_source(name: str) -> Path | None:
     if url.scheme != "file" or "dir_info" not in info:
         return None
     path = Path(unquote(url.path))
-    return path if path.is_dir() else None
+    if not path.is_dir():
+        return None
+    # another checkout of the same project imported first (a work tree on sys.path): pack
+    # the code this process runs, not the directory the editable install points to
+    imported = _imported_root(name)
+    return imported if imported is not None else path
+
+
+def _imported_root(name: str) -> Path | None:
+    """The project directory (with pyproject.toml) the module ``name`` is imported from."""
+    spec = importlib.util.find_spec(name.replace("-", "_"))
+    if spec is None or spec.origin is None:
+        return None
+    for parent in Path(spec.origin).resolve().parents:
+        if (parent / "pyproject.toml").is_file():
+            return None if "site-packages" in parent.parts else parent
+    return None
 
 
 def source_hash(directory: Path) -> str:

@@ -104,6 +104,7 @@ def _plan(spec: Spec, *, bare: bool) -> dict[str, Any]:
         *(f"constraint {c}" for c in constraints),
         *(f"local {n} {h}" for n, h in sources.items()),
         f"ndcctools={_cctools_version() if spec.ndcctools else None}",
+        f"scripts={_scripts.version()}",
     ]
     return {
         "requirements": requirements,

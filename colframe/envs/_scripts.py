@@ -2,16 +2,18 @@
 
 ``bin/run_in_env CMD...`` is what TaskVine prefixes to every task of an environment and calls once
 with no arguments after unpacking; ``bin/poncho_package_run -e ENV [-u DIR] CMD...`` is poncho's
-and Work Queue's entry point; ``bin/conda-unpack`` exists because ``poncho_package_run`` calls it.
+and Work Queue's entry point (WorkQueueExecutor ships it beside each task to unpack the tarball
+once per worker); ``bin/conda-unpack`` exists because ``poncho_package_run`` calls it.
 All find the environment from their own location, so the unpacked directory can live anywhere.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
-__all__ = ["relocate_shebangs", "write_scripts"]
+__all__ = ["PONCHO_PACKAGE_RUN", "relocate_shebangs", "version", "write_scripts"]
 
 RUN_IN_ENV = r"""#!/bin/sh
 # poncho-compatible entry point (written by colframe.envs): run "$@" inside this environment.
@@ -34,6 +36,9 @@ exec "$@"
 
 PONCHO_PACKAGE_RUN = r"""#!/bin/sh
 # poncho_package_run -e ENV.tar.gz|DIR [-u DIR] [-w SECS] [-d] [--] CMD...  (colframe.envs)
+# Unpacks ENV once into DIR, under a lock, into a temporary sibling that is renamed into place
+# only after bin/run_in_env ran in it once: a second process waits and reuses it, and a corrupt
+# tarball leaves nothing behind. Then runs CMD inside the environment.
 env= ; unpack_to= ; wait=300
 while [ "$#" -gt 0 ]; do
     case "$1" in
@@ -53,13 +58,27 @@ fi
 if [ -d "$env" ]; then
     dir="$env"
 else
-    dir="${unpack_to:-$(mktemp -d)}"
-    mkdir -p "$dir" || exit 1
-    flock -w "$wait" "$dir" sh -c '
-        [ -e "$1/.poncho_package_run_expanded" ] && exit 0
-        tar -xf "$2" -C "$1" && "$1/bin/conda-unpack" && date > "$1/.poncho_package_run_expanded"
-    ' sh "$dir" "$env" || { echo "poncho_package_run: cannot unpack $env into $dir" >&2; exit 1; }
+    dir="${unpack_to:-$(mktemp -d)/env}"
+    mkdir -p "$(dirname -- "$dir")" || exit 1
+    flock -w "$wait" "$dir.lock" sh -c '
+        [ -e "$2/.poncho_package_run_expanded" ] && exit 0
+        rm -rf "$2".partial.*
+        partial="$2.partial.$$"
+        mkdir "$partial" || exit 1
+        if tar -xf "$1" -C "$partial" && "$partial/bin/run_in_env" \
+           && date > "$partial/.poncho_package_run_expanded" \
+           && { [ ! -d "$2" ] || rmdir "$2"; } && mv "$partial" "$2"; then
+            exit 0
+        fi
+        rm -rf "$partial"
+        exit 1
+    ' sh "$env" "$dir" || {
+        echo "poncho_package_run: cannot unpack $env into $dir on $(hostname) (corrupt tarball," \
+             "full disk, or a lock held longer than $wait s)" >&2
+        exit 1
+    }
 fi
+[ "$#" -eq 0 ] && exit 0
 exec "$dir/bin/run_in_env" "$@"
 """
 
@@ -74,6 +93,12 @@ _TRAMPOLINE = (
     '\'\'\'exec\' "$(dirname -- "$(realpath -- "$0")")"/\'{python}\' "$0" "$@"\n'
     "' '''\n"
 )
+
+
+def version() -> str:
+    """A hash of the scripts' text: tarballs packed with older scripts are not reused."""
+    text = RUN_IN_ENV + PONCHO_PACKAGE_RUN + CONDA_UNPACK
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def write_scripts(env: Path) -> None:

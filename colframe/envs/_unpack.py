@@ -19,7 +19,7 @@ from ..errors import EnvError
 from ._manifest import MANIFEST, check_machine, read_manifest
 from ._pack import default_cache
 
-__all__ = ["python_path", "run", "tarball_manifest", "unpack"]
+__all__ = ["python_path", "run", "tarball_digest", "tarball_manifest", "unpack"]
 
 _CORRUPT = (tarfile.TarError, EOFError, zlib.error, OSError, ValueError)
 
@@ -59,6 +59,13 @@ def run(
     """Run ``cmd`` inside the environment (through its ``bin/run_in_env``); kwargs go to subprocess.run."""
     env = unpack(tarball, cache_dir=cache_dir)
     return subprocess.run([str(env / "bin" / "run_in_env"), *cmd], **kwargs)
+
+
+def tarball_digest(tarball: str | Path, *, cache_dir: str | Path | None = None) -> str:
+    """sha256 of the tarball's bytes (remembered in the cache by path, size and mtime)."""
+    root = (Path(cache_dir) if cache_dir is not None else default_cache()) / "envs"
+    root.mkdir(parents=True, exist_ok=True)
+    return _digest(Path(tarball).resolve(), root)
 
 
 def tarball_manifest(tarball: Path) -> dict[str, Any]:

@@ -109,6 +109,11 @@ class FuturesExecutor(Executor):
         spool_dir: where partial outputs are written (default: the system temp dir).
         mp_context: multiprocessing start method; "fork" (default on Linux) starts
             workers instantly and needs no ``if __name__ == "__main__"`` guard.
+        environment: a tarball from ``colframe env pack``: it is unpacked once on this
+            machine (cached) and the workers are spawned from its interpreter with only
+            its packages on ``sys.path``, the local proof that it holds what the tasks need.
+        preflight: before the first task of each function, probe the workers for the
+            modules it needs and the driver's versions; stop with a table if any differ.
     """
 
     name = "futures"
@@ -120,13 +125,26 @@ class FuturesExecutor(Executor):
         retries: int = 2,
         spool_dir: str | os.PathLike | None = None,
         mp_context: str | None = None,
+        environment: str | os.PathLike | None = None,
+        preflight: bool = False,
     ) -> None:
         super().__init__(retries=retries)
         workers = worker_count(workers)
         self.workers = workers
         self.spool_dir = spool_dir
+        if environment is not None:
+            if not Path(environment).is_file():
+                msg = f"environment tarball {os.fspath(environment)!r} does not exist"
+                raise ExecutorError(msg)
+            if mp_context not in (None, "spawn"):
+                msg = f"environment= spawns workers from the environment's interpreter: mp_context={mp_context!r} cannot"
+                raise ExecutorError(msg)
+            mp_context = "spawn"
+        self.environment = environment
+        self.preflight = preflight
         default = "fork" if sys.platform.startswith("linux") else "spawn"
         self.mp_context = mp_context or default
+        self._env_context: Any = None
         self._pool: ProcessPoolExecutor | None = None
         self._spool: Path | None = None
         self._shipped: ShippedFunctions[str] = ShippedFunctions(self._write_function)
@@ -157,12 +175,31 @@ class FuturesExecutor(Executor):
             self.stop(abort=True)  # `with` calls no __exit__ when __enter__ fails
             raise
 
+    def _context(self) -> Any:
+        if self.environment is None:
+            return multiprocessing.get_context(self.mp_context)
+        if self._env_context is None:  # unpacked (once per machine) when the pool first starts
+            from ._env_spawn import EnvContext, environment_python
+
+            self._env_context = EnvContext(*environment_python(self.environment))
+        return self._env_context
+
     def _new_pool(self) -> None:
-        context = multiprocessing.get_context(self.mp_context)
+        context = self._context()
         self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_init)
         # start every worker now, before progress bars and timers begin
-        for future in [self._pool.submit(_noop) for _ in range(self.workers)]:
-            future.result()
+        try:
+            for future in [self._pool.submit(_noop) for _ in range(self.workers)]:
+                future.result()
+        except BrokenProcessPool as exc:
+            if self.environment is None:
+                raise
+            msg = (
+                f"the worker processes exited as they started from environment "
+                f"{os.fspath(self.environment)}: its Python cannot import colframe (pack it "
+                f"without --bare, or with --from-current); their traceback is printed above"
+            )
+            raise ExecutorError(msg) from exc
         self._generation += 1
         self._processes[self._generation] = dict(self._pool._processes)
 
@@ -334,4 +371,5 @@ class FuturesExecutor(Executor):
         return ChunkFailure.from_exception(error, describe_arg(task.arg, task.kind), task.kind, True)
 
     def __repr__(self) -> str:
-        return f"FuturesExecutor(workers={self.workers}, retries={self.retries})"
+        env = "" if self.environment is None else f", environment={os.fspath(self.environment)!r}"
+        return f"FuturesExecutor(workers={self.workers}, retries={self.retries}{env})"

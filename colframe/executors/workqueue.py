@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import extras
-from ..errors import ExecutorError
 from ._base import Task
 from ._manager_worker import CATEGORIES, Finished, ManagerWorkerExecutor, exceeded
 from ._store import FileRef
 from ._vine_worker import FUNCTION_FILE, OUTPUT_FILE, input_name, run
 
 __all__ = ["WorkQueueExecutor"]
+
+_LAUNCHER = "poncho_package_run"  # colframe's, which unpacks atomically (colframe.envs)
 
 _MODES = {
     "fixed": "WORK_QUEUE_ALLOCATION_MODE_FIXED",
@@ -49,6 +50,11 @@ class WorkQueueExecutor(ManagerWorkerExecutor):
             ssl: True or ``(key, cert)``.
         resource_monitor: run tasks under cctools' resource monitor, which enforces
             the categories' limits and reports exhaustion (needed for splitting).
+        environment: a tarball from ``colframe env pack`` (poncho layout): every task
+            runs through its ``bin/run_in_env``. The tarball is a cached input (sent
+            once per worker) and is unpacked once per worker, into the worker's
+            workspace, by ``poncho_package_run`` (sent beside it), as Work Queue's own
+            ``PythonTask.specify_environment`` does.
         retries, connect_timeout, run_info_dir, resources, resources_mode,
         split_on_exhaustion, min_split_entries: as for TaskVineExecutor.
     """
@@ -62,15 +68,12 @@ class WorkQueueExecutor(ManagerWorkerExecutor):
     def __init__(
         self, workers: int | None = None, *, resource_monitor: bool = True, **options: Any
     ) -> None:
-        if options.get("environment") is not None:
-            msg = (
-                "environment= is not supported by WorkQueueExecutor yet: start the workers "
-                "inside the environment (e.g. `colframe env run env.tar.gz -- work_queue_worker "
-                "HOST PORT`), or use TaskVineExecutor"
-            )
-            raise ExecutorError(msg)
         super().__init__(workers, **options)
         self.resource_monitor = bool(resource_monitor)
+
+    def _reset(self) -> None:
+        super()._reset()
+        self._env: tuple[str, str, str] | None = None  # tarball, its name on workers, launcher
 
     @property
     def monitored(self) -> bool:
@@ -102,6 +105,19 @@ class WorkQueueExecutor(ManagerWorkerExecutor):
             q.enable_monitoring(watchdog=True)
             # a task gets what it asks for, not a share of the worker: the limit it is held to
             q.tune("proportional-resources", 0)
+        if self.environment is not None:
+            self._env = self._environment_inputs(Path(self.environment))
+
+    def _environment_inputs(self, tarball: Path) -> tuple[str, str, str]:
+        """The tarball, its name in sandboxes (by content), and the unpacking script."""
+        from ..envs import tarball_digest
+        from ..envs._scripts import PONCHO_PACKAGE_RUN
+
+        launcher = self._started(self._staging) / _LAUNCHER
+        launcher.write_text(PONCHO_PACKAGE_RUN)
+        launcher.chmod(0o755)
+        name = f"colframe-env-{tarball_digest(tarball)[:16]}"
+        return str(tarball.resolve()), name, str(launcher)
 
     def _connected(self) -> int:
         return self.manager.stats.workers_connected
@@ -112,6 +128,15 @@ class WorkQueueExecutor(ManagerWorkerExecutor):
     def _build(self, task: Task, call: tuple, refs: list) -> tuple[Any, Any]:
         wq = extras.ndcctools_work_queue()
         et = wq.PythonTask(run, *call)
+        if self._env is not None:
+            tarball, name, launcher = self._env
+            # WORK_QUEUE_SANDBOX is the worker's workspace, shared by its tasks and removed
+            # with the worker: the environment is unpacked there once per worker
+            et.specify_command(
+                f'./{_LAUNCHER} -e {name}.tar.gz -u "$WORK_QUEUE_SANDBOX/{name}" -- {et.command}'
+            )
+            et.specify_input_file(tarball, f"{name}.tar.gz", cache=True)
+            et.specify_input_file(launcher, _LAUNCHER, cache=True)
         category = CATEGORIES[task.kind]
         et.specify_category(category)
         for key, value in self.category_resources(category).items():
