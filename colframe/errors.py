@@ -20,6 +20,7 @@ __all__ = [
     "MissingProtocolError",
     "NoWorkersError",
     "OutputPathError",
+    "PreflightError",
     "ProcessorError",
     "ProcessorOutputError",
     "ResourceExhaustedError",
@@ -43,6 +44,18 @@ class FilesetError(ColframeError, ValueError):
 
 class EnvError(ColframeError, RuntimeError):
     """A software environment cannot be packed, unpacked or used here; the message says what differs."""
+
+
+class PreflightError(EnvError):
+    """Workers cannot run the tasks (a module missing, other versions than the driver's).
+
+    Raised by ``preflight=True`` before the first chunk; ``problems`` holds the rows
+    (worker, problem, fix) of the table in the message.
+    """
+
+    def __init__(self, message: str, problems: list | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
 
 
 class ExecutorError(ColframeError, ValueError):

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from importlib import metadata
 from typing import Any, NamedTuple
 
-__all__ = ["Problem", "compare", "format_problems", "probe"]
+__all__ = ["Problem", "compare", "format_problems", "probe", "probe_task"]
 
 # packaging tools whose versions do not matter to a task
 _IGNORED = {"pip", "setuptools", "wheel", "uv"}
@@ -56,9 +56,17 @@ def probe(modules: Iterable[str] = ()) -> dict[str, Any]:
     }
 
 
-def compare(driver: Mapping[str, Any], report: Mapping[str, Any]) -> list[Problem]:
+def probe_task(modules: list[str], _arg: object = None) -> dict[str, Any]:
+    """:func:`probe` as an executor's task (which passes one argument)."""
+    return probe(modules)
+
+
+def compare(
+    driver: Mapping[str, Any], report: Mapping[str, Any], *, against: str = "driver"
+) -> list[Problem]:
     """Problems of a worker's probe ``report`` against the driver's (a probe report too,
     or a plain ``{package: version}`` mapping). Empty when the worker can run the tasks.
+    ``against`` names the reference in the messages (an environment's name).
     """
     worker = report.get("worker", "worker")
     drv_versions = driver.get("versions", driver)
@@ -67,7 +75,7 @@ def compare(driver: Mapping[str, Any], report: Mapping[str, Any]) -> list[Proble
         problems.append(
             Problem(
                 worker,
-                f"Python {report['python']} ({report['executable']}), driver has {driver['python']}",
+                f"Python {report['python']} ({report['executable']}), {against} has {driver['python']}",
                 f"run the workers with Python {driver['python']} (an environment packed by "
                 f"`colframe env pack`, environment=...)",
             )
@@ -90,7 +98,7 @@ def compare(driver: Mapping[str, Any], report: Mapping[str, Any]) -> list[Proble
             problems.append(
                 Problem(
                     worker,
-                    f"{name} {version}, driver has {wanted}",
+                    f"{name} {version}, {against} has {wanted}",
                     f"pin {name}=={wanted} in the environment's spec (or `colframe env pack "
                     f"--from-current`)",
                 )

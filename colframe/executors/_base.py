@@ -48,12 +48,15 @@ class Executor(ABC):
     #: whether merge tasks run in workers (True) or in the driver process (False)
     merges_remotely: ClassVar[bool] = False
 
-    def __init__(self, retries: int = 2) -> None:
+    def __init__(self, retries: int = 2, preflight: bool = False) -> None:
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             msg = f"retries must be an integer >= 0, got {retries!r}"
             raise ExecutorError(msg)
         self.retries = retries
+        #: probe the workers before the first task of each function (colframe.envs)
+        self.preflight = bool(preflight)
         self._depth = 0
+        self._preflighted: dict[int, Callable[[Any], Any]] = {}
 
     # lifetime -------------------------------------------------------------
     def __enter__(self) -> Self:
@@ -65,6 +68,7 @@ class Executor(ABC):
     def __exit__(self, *exc_info: object) -> None:
         self._depth -= 1
         if self._depth == 0:
+            self._preflighted.clear()
             self.stop(abort=exc_info[0] is not None)
 
     @abstractmethod
@@ -112,10 +116,34 @@ class Executor(ABC):
     def submit(
         self, function: Callable[[Any], Any], arg: Any, *, kind: str = "process", keep: bool = False
     ) -> Task:
-        """Start ``function(arg)``; with ``keep`` the result is a ref to the stored output."""
+        """Start ``function(arg)``; with ``keep`` the result is a ref to the stored output.
+
+        With ``preflight``, the first submit of each function first probes the workers
+        and raises PreflightError (a table of worker, problem, fix) if they cannot run it.
+        """
+        if self.preflight and kind != "merge" and id(function) not in self._preflighted:
+            self._preflighted[id(function)] = function
+            self._check_workers(function)
         task = Task(function, arg, kind, keep)
         self._launch(task)
         return task
+
+    def _check_workers(self, function: Callable[[Any], Any]) -> None:
+        """One probe task per slot, run like any task; PreflightError if a worker differs."""
+        from ..envs import _preflight
+
+        probe, modules = _preflight.probe_function(function)
+        pending = []
+        for _ in range(max(1, self.slots)):
+            task = Task(probe, None, "preprocess", False)
+            self._launch(task)
+            pending.append(task)
+        results = []
+        while pending:
+            for task, result in self.wait(pending):
+                pending.remove(task)
+                results.append(result)
+        _preflight.check(results, modules, repr(self))
 
     def wait(self, tasks: Iterable[Task], timeout: float | None = None) -> list[tuple[Task, Result]]:
         """Finished tasks among ``tasks``; failed ones are retried here, up to ``retries``."""

@@ -16,6 +16,7 @@ import os
 import subprocess
 from multiprocessing import popen_spawn_posix, reduction, spawn, util
 from multiprocessing.context import SpawnContext, SpawnProcess, set_spawning_popen
+from pathlib import Path
 from typing import Any
 
 from ..errors import EnvError
@@ -29,7 +30,7 @@ def environment_python(tarball: str | os.PathLike) -> tuple[str, list[str]]:
     """The unpacked environment's interpreter (unpacked once per machine) and its sys.path."""
     from ..envs import unpack
 
-    python = unpack(tarball) / "bin" / "python"
+    python = unpack(Path(tarball)) / "bin" / "python"
     done = subprocess.run(
         [str(python), "-I", "-c", _SYS_PATH], capture_output=True, text=True, env=_clean_env()
     )
@@ -46,7 +47,8 @@ class EnvContext(SpawnContext):
         super().__init__()
         self.python, self.path = python, list(path)
 
-    def Process(self, *args: Any, **kwargs: Any) -> SpawnProcess:  # multiprocessing's name
+    # multiprocessing's name; a method here, where SpawnContext has a class (same call)
+    def Process(self, *args: Any, **kwargs: Any) -> SpawnProcess:  # type: ignore[override]
         process = _EnvProcess(*args, **kwargs)
         process.env_python, process.env_path = self.python, self.path
         return process
@@ -67,8 +69,9 @@ class _EnvPopen(popen_spawn_posix.Popen):
     def _launch(self, process_obj: Any) -> None:
         from multiprocessing import resource_tracker
 
+        fds: list[Any] = self._fds  # type: ignore[attr-defined]  # (untyped in typeshed)
         tracker_fd = resource_tracker.getfd()
-        self._fds.append(tracker_fd)
+        fds.append(tracker_fd)
         prep_data = spawn.get_preparation_data(process_obj._name)
         prep_data["sys_path"] = process_obj.env_path
         for key in ("init_main_from_name", "init_main_from_path"):
@@ -91,14 +94,14 @@ class _EnvPopen(popen_spawn_posix.Popen):
             child_r, parent_w = os.pipe()
             cmd = spawn.get_command_line(tracker_fd=tracker_fd, pipe_handle=child_r)
             cmd[0] = process_obj.env_python
-            self._fds.extend([child_r, child_w])
-            self.pid = util.spawnv_passfds(os.fsencode(process_obj.env_python), cmd, self._fds)
+            fds.extend([child_r, child_w])
+            self.pid = util.spawnv_passfds(os.fsencode(process_obj.env_python), cmd, fds)
             self.sentinel = parent_r
             with open(parent_w, "wb", closefd=False) as f:
                 f.write(fp.getbuffer())
         finally:
             fds_to_close = [fd for fd in (parent_r, parent_w) if fd is not None]
-            self.finalizer = util.Finalize(self, util.close_fds, fds_to_close)
+            self.finalizer = util.Finalize(self, util.close_fds, fds_to_close)  # type: ignore[attr-defined]
             for fd in (child_r, child_w):
                 if fd is not None:
                     os.close(fd)

@@ -112,8 +112,9 @@ class ManagerWorkerExecutor(Executor):
         split_on_exhaustion: bool = True,
         min_split_entries: int = 1_000,
         environment: str | os.PathLike | None = None,
+        preflight: bool = False,
     ) -> None:
-        super().__init__(retries=retries)
+        super().__init__(retries=retries, preflight=preflight)
         if workers is None:
             workers = os.cpu_count() or 1
         check_int("workers", workers, 0)

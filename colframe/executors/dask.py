@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import uuid
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .. import extras, serialize
-from ..errors import ClusterConnectionError, ExecutorError, WorkerDiedError
+from ..errors import ClusterConnectionError, EnvError, ExecutorError, WorkerDiedError
 from ..results import ChunkFailure, Err, Ok, Result
 from ._base import Executor, Task, worker_count
 from ._ship import ShippedFunctions, pickle_arg
@@ -70,6 +72,13 @@ class DaskExecutor(Executor):
         connect_timeout: seconds to wait for the scheduler at ``client`` (an address) to
             answer; an address that is unreachable, or answers another protocol (an HTTP
             port), raises ClusterConnectionError naming it after this long.
+        environment: the tarball (``colframe env pack``) the workers were started in
+            (dask starts its own workers: run them inside it, e.g. ``colframe env run
+            env.tar.gz -- dask worker ADDRESS``). At start every connected worker is
+            probed; a Python or package version that differs from the tarball's
+            manifest stops the run with a table naming the packages.
+        preflight: before the first task of each function, probe the workers for the
+            modules it needs and the driver's versions; stop with a table if any differ.
 
     Raises ModuleNotFoundError with the install line when distributed is missing.
     """
@@ -87,8 +96,14 @@ class DaskExecutor(Executor):
         cluster_options: dict[str, Any] | None = None,
         cluster: Any = None,
         connect_timeout: float = 30.0,
+        environment: str | os.PathLike | None = None,
+        preflight: bool = False,
     ) -> None:
-        super().__init__(retries=retries)
+        super().__init__(retries=retries, preflight=preflight)
+        if environment is not None and not Path(environment).is_file():
+            msg = f"environment tarball {os.fspath(environment)!r} does not exist"
+            raise ExecutorError(msg)
+        self.environment = environment
         distributed = extras.distributed()
         if not (client is None or isinstance(client, str | distributed.Client)):
             msg = (
@@ -159,6 +174,28 @@ class DaskExecutor(Executor):
             self._owns_client = True
         # shown by the progress display (status=True) or the application's logging
         log.info("dask dashboard at %s", self._client.dashboard_link)
+        if self.environment is not None:
+            try:
+                self._check_environment(Path(self.environment))
+            except BaseException:
+                self.stop(abort=True)
+                raise
+
+    def _check_environment(self, tarball: Path) -> None:
+        """Probe every connected worker; PreflightError if one differs from the manifest."""
+        from ..envs import tarball_manifest
+        from ..envs._preflight import check_manifest
+        from ..envs._probe import probe
+
+        try:
+            reports = self._client.run(probe)
+        except Exception as exc:  # the probe cannot even run there
+            msg = (
+                f"the dask workers cannot run colframe's probe ({type(exc).__name__}: {exc}): "
+                f"start them inside the environment: colframe env run {tarball} -- dask worker ..."
+            )
+            raise EnvError(msg) from exc
+        check_manifest(tarball_manifest(tarball), reports.values(), tarball.name)
 
     def stop(self, abort: bool = False) -> None:
         client, self._client = self._client, None

@@ -128,7 +128,7 @@ class FuturesExecutor(Executor):
         environment: str | os.PathLike | None = None,
         preflight: bool = False,
     ) -> None:
-        super().__init__(retries=retries)
+        super().__init__(retries=retries, preflight=preflight)
         workers = worker_count(workers)
         self.workers = workers
         self.spool_dir = spool_dir
@@ -141,7 +141,6 @@ class FuturesExecutor(Executor):
                 raise ExecutorError(msg)
             mp_context = "spawn"
         self.environment = environment
-        self.preflight = preflight
         default = "fork" if sys.platform.startswith("linux") else "spawn"
         self.mp_context = mp_context or default
         self._env_context: Any = None

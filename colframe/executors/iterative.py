@@ -24,8 +24,8 @@ class IterativeExecutor(Executor):
     name = "iterative"
     merges_remotely = False
 
-    def __init__(self, retries: int = 2) -> None:
-        super().__init__(retries=retries)
+    def __init__(self, retries: int = 2, preflight: bool = False) -> None:
+        super().__init__(retries=retries, preflight=preflight)
         self._store = MemoryStore()
 
     def start(self) -> None:

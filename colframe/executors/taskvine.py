@@ -74,6 +74,9 @@ class TaskVineExecutor(ManagerWorkerExecutor):
         split_on_exhaustion: in task mode, re-run a chunk that exhausted its
             resources as two halves (down to ``min_split_entries`` entries).
         environment: a poncho-layout tarball (``bin/run_in_env``) every task runs in.
+        preflight: before the first task of each function, probe the connected workers
+            (one task per core) for the modules it needs and the driver's versions; stop
+            with a table if any differ.
     """
 
     name = "taskvine"

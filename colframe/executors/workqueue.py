@@ -56,7 +56,7 @@ class WorkQueueExecutor(ManagerWorkerExecutor):
             workspace, by ``poncho_package_run`` (sent beside it), as Work Queue's own
             ``PythonTask.specify_environment`` does.
         retries, connect_timeout, run_info_dir, resources, resources_mode,
-        split_on_exhaustion, min_split_entries: as for TaskVineExecutor.
+        split_on_exhaustion, min_split_entries, preflight: as for TaskVineExecutor.
     """
 
     name = "workqueue"
