@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import site
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -39,3 +43,53 @@ def test_env(pack_cache, tmp_path_factory) -> Path:
         bare=True,
         cache_dir=pack_cache,
     )
+
+
+@pytest.fixture(scope="session")
+def analysis_env(pack_cache, tmp_path_factory) -> Path:
+    """envs/test.json packed with colframe (this checkout, as a wheel) and its dependencies:
+    what a worker needs to run the UsesInflection processor, and nothing of .venv."""
+    from colframe.envs import pack
+
+    return pack(TEST_SPEC, tmp_path_factory.mktemp("analysis-env") / "test.tar.gz", cache_dir=pack_cache)
+
+
+@pytest.fixture(scope="session")
+def colframe_env(pack_cache, tmp_path_factory) -> Path:
+    """envs/colframe.json packed: colframe, its dependencies and cctools (ndcctools, workers)."""
+    from colframe.envs import pack
+
+    return pack(
+        COLFRAME_SPEC, tmp_path_factory.mktemp("colframe-env") / "colframe.tar.gz", cache_dir=pack_cache
+    )
+
+
+@pytest.fixture(scope="session")
+def unpack_cache(tmp_path_factory) -> Path:
+    """Where Futures workers' environments are unpacked, shared by the session's tests."""
+    return tmp_path_factory.mktemp("unpack-cache")
+
+
+@contextlib.contextmanager
+def by_value(*modules: ModuleType) -> Iterator[None]:
+    """Send ``modules``' classes and functions by value, as a user's own analysis module
+    travels to workers whose environment does not hold it (tests/ is not in any wheel)."""
+    import cloudpickle
+
+    for module in modules:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        yield
+    finally:
+        for module in modules:
+            cloudpickle.unregister_pickle_by_value(module)
+
+
+def sandbox_prefixes(executor, tasks: int) -> set[str]:
+    """The ``sys.prefix`` (via site-packages) of the interpreter running each of ``tasks`` tasks."""
+    with executor:
+        submitted = [executor.submit(site.getsitepackages, None) for _ in range(tasks)]
+        done = []
+        while len(done) < tasks:
+            done += executor.wait([t for t in submitted if t not in {d for d, _ in done}])
+    return {str(Path(result.value[0]).parents[2]) for _, result in done}
