@@ -9,10 +9,8 @@ import pytest
 from _compare import assert_same
 from coffea import processor
 
-from colframe.envs import pack, tarball_manifest, unpack
+from colframe.envs import tarball_manifest, unpack
 from processors.adl import ADLNanoAODSchema, Q5Processor
-
-from .conftest import COLFRAME_SPEC
 
 # run inside the environment: colframe from the environment's wheel; the ADL processors are
 # the analysis' own code (not in the wheel), taken from the checkout as a user's module would be
@@ -29,11 +27,11 @@ pickle.dump((out, colframe.__file__, sys.prefix), open(sys.argv[2], "wb"))
 
 
 @pytest.mark.slow
-def test_colframe_environment_runs_an_adl_query_like_coffea(pack_cache, tmp_path):
+def test_colframe_environment_runs_an_adl_query_like_coffea(colframe_env, tmp_path):
     from .conftest import ROOT
 
     data = ROOT.parent / "shared" / "data" / "adl" / "Run2012B_SingleMu_1000.root"
-    tarball = pack(COLFRAME_SPEC, tmp_path / "colframe.tar.gz", cache_dir=pack_cache)
+    tarball = colframe_env
     manifest = tarball_manifest(tarball)
     assert {"colframe", "coffea", "ndcctools", "cloudpickle", "threadpoolctl"} <= set(
         manifest["packages"]

@@ -26,19 +26,14 @@ def _unpacked_once(unpack_cache, monkeypatch):
 
 
 def test_the_processor_runs_inside_the_environment(fileset, analysis_env, unpack_cache):
-    with by_value(_processors):
-        out, report = run(
-            fileset,
-            UsesInflection(),
-            executor=FuturesExecutor(workers=2, environment=analysis_env, preflight=True),
-            chunksize=300,
-        )
+    executor = FuturesExecutor(workers=2, environment=analysis_env, preflight=True)
+    with executor, by_value(_processors):
+        out, report = run(fileset, UsesInflection(), executor=executor, chunksize=300)
+        # every worker process runs the environment's interpreter, unpacked once in the cache
+        [prefix] = sandbox_prefixes(executor, 4)
     assert out["word"] == {"muons": 1000}
     assert out["events"] == {"SingleMu": 1000}
     assert report.chunks_ok == report.chunks_total > 1
-    # every worker process ran the environment's interpreter, unpacked once in the cache
-    prefixes = sandbox_prefixes(FuturesExecutor(workers=2, environment=analysis_env), 4)
-    [prefix] = prefixes
     assert prefix.startswith(str(unpack_cache / "envs"))
 
 
