@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import site
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,7 @@ from benchmarks._common import RESULTS, machine, markdown_table, versions
 from colframe.envs import pack, tarball_manifest, unpack
 from colframe.envs._driver import installed_versions
 from colframe.envs._pack import _uv_binary
+from colframe.results import Ok
 
 __all__ = ["main"]
 
@@ -88,6 +90,37 @@ def _starts(tarball: Path, scratch: Path) -> list[list[object]]:
     ]
     whole, _ = _seconds(subprocess.run, [*cli, "--", *IMPORT], check=True, cwd=scratch)
     rows.append(["later: colframe env run ENV -- python -c 'import colframe'", f"{whole:.2f}", ""])
+    return rows
+
+
+def _task(executor) -> float:
+    """Seconds from submitting one small task to its result."""
+    start = time.perf_counter()
+    task = executor.submit(site.getsitepackages, None)
+    [(_, result)] = executor.wait([task])
+    if not isinstance(result, Ok):
+        msg = f"the timing task failed on {executor!r}: {result}"
+        raise RuntimeError(msg)
+    return time.perf_counter() - start
+
+
+def _engine_starts(tarball: Path) -> list[list[object]]:
+    """First and later task on one real worker of each engine, with the environment attached
+    (first: the tarball sent, unpacked once, then the task) and without it."""
+    from colframe.executors.taskvine import TaskVineExecutor
+    from colframe.executors.workqueue import WorkQueueExecutor
+
+    engines = [
+        ("Work Queue", lambda **kw: WorkQueueExecutor(workers=1, **kw)),
+        ("TaskVine tasks", lambda **kw: TaskVineExecutor(workers=1, mode="tasks", **kw)),
+    ]
+    rows = []
+    for name, make in engines:
+        for label, options in (("environment=", {"environment": tarball}), ("no environment", {})):
+            with make(**options) as executor:
+                first, later = _task(executor), _task(executor)
+            rows.append([f"{name}, {label}: first task on a worker", f"{first:.2f}", ""])
+            rows.append([f"{name}, {label}: later task on that worker", f"{later:.2f}", ""])
     return rows
 
 
@@ -171,7 +204,15 @@ def _from_current(scratch: Path, uv_env: dict[str, str]) -> list[list[object]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", type=Path, default=ROOT / "envs" / "colframe.json")
+    parser.add_argument(
+        "--engines-only",
+        action="store_true",
+        help="measure only the task starts on Work Queue and TaskVine workers (the spec packed "
+        "with the default cache) and replace that section of the results",
+    )
     args = parser.parse_args(argv)
+    if args.engines_only:
+        return _engines_only(args.spec)
     with tempfile.TemporaryDirectory(prefix="colframe-envs-bench-") as tmp:
         scratch = Path(tmp)
         # a private uv download cache: "cold" really downloads, and the user's cache is untouched
@@ -202,7 +243,43 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     print(text)
-    (RESULTS / "environments.md").write_text(text)
+    (RESULTS / "environments.md").write_text(text + _engines_section(args.spec, tarball_rows=None))
+    return 0
+
+
+_ENGINES = "## Task start on a worker (Work Queue, TaskVine)"
+
+
+def _engines_section(spec: Path, tarball_rows: list[list[object]] | None) -> str:
+    if tarball_rows is None:
+        with tempfile.TemporaryDirectory(prefix="colframe-envs-bench-") as tmp:
+            tarball = pack(spec, Path(tmp) / "env.tar.gz")
+            tarball_rows = _engine_starts(tarball)
+    return "\n".join(
+        [
+            "",
+            _ENGINES,
+            "",
+            f"- command: `python -m benchmarks.environments --engines-only --spec "
+            f"{spec.relative_to(ROOT)}`",
+            "- one local worker per engine (1 core), started by the executor; the task is "
+            "`site.getsitepackages()` (what a chunk's start costs before its work); the first "
+            "task with `environment=` includes sending the tarball and unpacking it once on "
+            "the worker, the later one reuses the unpacked copy",
+            "",
+            markdown_table(["step", "seconds", ""], tarball_rows),
+            "",
+        ]
+    )
+
+
+def _engines_only(spec: Path) -> int:
+    path = RESULTS / "environments.md"
+    text = path.read_text()
+    head = text.split("\n" + _ENGINES)[0].rstrip("\n") + "\n"
+    section = _engines_section(spec, tarball_rows=None)
+    print(section)
+    path.write_text(head + section)
     return 0
 
 
