@@ -206,7 +206,13 @@ class Runner:
         report.wall_seconds["postprocess"] = time.perf_counter() - tic
         return (out, report) if self.savemetrics else out
 
-    def plan(self, fileset: Any, treename: str | None = None) -> tuple[list[WorkItem], RunReport]:
+    def plan(
+        self,
+        fileset: Any,
+        treename: str | None = None,
+        *,
+        uproot_options: dict[str, Any] | None = None,
+    ) -> tuple[list[WorkItem], RunReport]:
         """The chunks a call on ``fileset`` would process, preprocessed as a call does; no processing.
 
         Returns ``(work_items, report)``, the report holding the datasets, file counts
@@ -218,16 +224,23 @@ class Runner:
         executor = self._run_executor()
         report = RunReport(executor=repr(executor), datasets=datasets)
         with make_progress(self.status) as progress, executor:
-            return self._chunks(executor, datasets, report, progress, self.uproot_options), report
+            options = {**self.uproot_options, **(uproot_options or {})}
+            return self._chunks(executor, datasets, report, progress, options), report
 
-    def preprocess(self, fileset: Any, treename: str | None = None) -> list[WorkItem]:
+    def preprocess(
+        self,
+        fileset: Any,
+        treename: str | None = None,
+        *,
+        uproot_options: dict[str, Any] | None = None,
+    ) -> list[WorkItem]:
         """The chunks (WorkItems) a call on ``fileset`` would process; no processing.
 
         For users who split preprocessing from processing (coffea's
         ``Runner.preprocess``): pass the list back as the fileset of a call.
         Raises ChunkError for an unreadable file that ``skipbadfiles`` does not cover.
         """
-        return self.plan(fileset, treename)[0]
+        return self.plan(fileset, treename, uproot_options=uproot_options)[0]
 
     def _run_executor(self) -> Executor:
         """The executor of this run: the caller's, or a copy when ``retries`` overrides its own.
