@@ -153,3 +153,67 @@ def test_use_result_type_returns_err_for_a_skipbadfiles_type(tmp_path):
     result = runner({"d": [str(tmp_path / "missing.root")]}, NanoEventsProcessor(), treename="Events")
     assert isinstance(result, coffea_processor.Err)
     assert isinstance(result.exception, FileNotFoundError)
+
+
+def _vine_factory(port: int):
+    from ndcctools.taskvine import Factory
+
+    factory = Factory(manager_host_port=f"localhost:{port}", batch_type="local")
+    factory.min_workers = factory.max_workers = 1
+    factory.cores, factory.disk = 2, 4096
+    return factory
+
+
+@pytest.mark.parametrize(
+    "executor",
+    [
+        "IterativeExecutor",
+        "FuturesExecutor",
+        pytest.param("DaskExecutor", marks=pytest.mark.slow),
+        pytest.param("TaskVineExecutor", marks=pytest.mark.slow),
+    ],
+)
+def test_adl_processors_run_by_changing_only_the_import(executor, monkeypatch, tmp_path):
+    """The ADL processors (written against coffea.processor), through colframe.processor."""
+    import contextlib
+    import os
+    import socket
+    import sys
+    from pathlib import Path
+
+    from processors.adl import ADLNanoAODSchema, Q5Processor, Q8Processor
+
+    # a Factory's worker ends with the manager of the first run: TaskVine gets one run
+    PROCESSORS = (Q8Processor(),) if executor == "TaskVineExecutor" else (Q5Processor(), Q8Processor())  # noqa: N806, E501
+
+    fileset = {"SingleMu": [str(shared_file("Run2012B_SingleMu_1000.root"))]}
+    kwargs: dict = {}
+    factory = contextlib.nullcontext()
+    if executor == "FuturesExecutor":
+        kwargs = {"workers": 2}
+    elif executor == "TaskVineExecutor":
+        with socket.socket() as s:  # a free fixed port, as coffea's users give one
+            s.bind(("localhost", 0))
+            kwargs = {"port": s.getsockname()[1], "cores": 1, "disk": 1024}
+        # the Factory and its workers (and their libraries) run this environment's tools
+        bin_dir = str(Path(sys.executable).parent)
+        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+        # workers someone else starts import colframe as installed: make it this checkout's
+        checkout = str(Path(__file__).resolve().parents[1])
+        monkeypatch.setenv("PYTHONPATH", f"{checkout}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+        monkeypatch.chdir(tmp_path)  # the factory writes vine-factory-*/ here
+        factory = _vine_factory(kwargs["port"])
+    runner = processor.Runner(
+        executor=getattr(processor, executor)(status=False, **kwargs),
+        schema=ADLNanoAODSchema,
+        chunksize=300,
+    )
+    with factory:
+        ours = [runner(fileset, processor_instance=p, treename="Events") for p in PROCESSORS]
+    for proc, out in zip(PROCESSORS, ours, strict=True):
+        theirs = coffea_processor.Runner(
+            executor=coffea_processor.IterativeExecutor(status=False),
+            schema=ADLNanoAODSchema,
+            chunksize=300,
+        )(fileset, processor_instance=proc, treename="Events")
+        assert_identical(out, theirs, rtol=1e-9)
