@@ -27,6 +27,7 @@ __all__ = [
     "IterativeExecutor",
     "ParslExecutor",
     "TaskVineExecutor",
+    "WorkQueueExecutor",
 ]
 
 log = logging.getLogger("colframe.processor")
@@ -315,4 +316,106 @@ class TaskVineExecutor(CoffeaExecutor):
             split_on_exhaustion=o["split_on_exhaustion"],
             environment=o["environment_file"],
             run_info_dir=None if o["filepath"] in (None, "/tmp") else o["filepath"],
+        )
+
+
+class WorkQueueExecutor(CoffeaExecutor):
+    """coffea 0.7's WorkQueueExecutor (its ``executor_args``), on colframe's WorkQueueExecutor.
+
+    coffea 2026 has no Work Queue executor; this keeps a coffea 0.7 (TopEFT)
+    configuration working through ``colframe.processor``, translated as the table in
+    docs/workqueue.md says. Workers come from elsewhere (``work_queue_factory``).
+    """
+
+    defaults: ClassVar[dict[str, Any]] = {
+        "retries": 2,
+        "manager_name": None,
+        "master_name": None,
+        "port": None,
+        "filepath": ".",
+        "events_total": None,
+        "x509_proxy": None,
+        "verbose": False,
+        "print_stdout": False,
+        "status_display_interval": 10,
+        "password_file": None,
+        "ssl": False,
+        "debug_log": None,
+        "stats_log": None,
+        "transactions_log": None,
+        "tasks_accum_log": None,
+        "environment_file": None,
+        "extra_input_files": [],
+        "wrapper": None,
+        "resource_monitor": "off",
+        "resources_mode": "max-seen",
+        "split_on_exhaustion": True,
+        "fast_terminate_workers": None,
+        "cores": None,
+        "memory": None,
+        "disk": None,
+        "gpus": None,
+        "treereduction": 20,
+        "chunksize": 100_000,
+        "dynamic_chunksize": None,
+        "custom_init": None,
+        "bar_format": None,
+        "chunks_accum_in_mem": None,
+        "chunks_per_accum": None,
+    }
+    inert: ClassVar[dict[str, str]] = {
+        "filepath": "logs go to the run-info directory named by the report",
+        "events_total": "the Runner counts the events it planned",
+        "verbose": "logs are in the run-info directory",
+        "print_stdout": "a failed task's output is in its failure record",
+        "status_display_interval": "colframe's progress display updates continuously",
+        "debug_log": "logs are in the run-info directory",
+        "stats_log": "logs are in the run-info directory",
+        "transactions_log": "logs are in the run-info directory",
+        "tasks_accum_log": "logs are in the run-info directory",
+        "wrapper": "start workers inside the environment instead",
+        "extra_input_files": "local workers get the driver's sys.path; remote workers need the "
+        "files installed or in their environment",
+        "chunksize": "give chunksize= to the Runner",
+        "bar_format": "colframe draws its own progress",
+        "chunks_accum_in_mem": "the merge tree's fan-in is treereduction",
+        "chunks_per_accum": "the merge tree's fan-in is treereduction",
+        "compression": "partial outputs are always lz4-compressed",
+    }
+    refused: ClassVar[dict[str, str]] = {
+        "environment_file": "start the workers inside the environment "
+        "(colframe env run env.tar.gz -- work_queue_worker HOST PORT), or use TaskVineExecutor",
+        "x509_proxy": "set X509_USER_PROXY in the workers' environment",
+        "gpus": "colframe's task categories declare cores, memory and disk only",
+        "fast_terminate_workers": "not supported",
+        "custom_init": "start workers with the environment they need",
+        "dynamic_chunksize": "not offered (it was inert in coffea 0.7.31)",
+    }
+
+    def _build(self) -> Executor:
+        from .executors.workqueue import WorkQueueExecutor as _WorkQueue
+
+        o = self.options
+        mode = _RESOURCES_MODES.get(o["resources_mode"])
+        if mode is None:
+            msg = (
+                f"resources_mode must be one of {sorted(_RESOURCES_MODES)}, "
+                f"not {o['resources_mode']!r}"
+            )
+            raise ExecutorError(msg)
+        name = o["manager_name"] or o["master_name"]
+        port = o["port"] if o["port"] is not None else (0 if name else 9123)
+        wanted = (("cores", o["cores"]), ("memory", o["memory"]), ("disk", o["disk"]))
+        processing = {key: value for key, value in wanted if value is not None}
+        return _WorkQueue(
+            0,  # workers come from elsewhere, as in coffea
+            resource_monitor=o["resource_monitor"] not in ("off", None, False),
+            port=port,
+            manager_name=name,
+            password=o["password_file"],
+            ssl=o["ssl"] or None,
+            retries=o["retries"],
+            resources={"processing": processing} if processing else None,
+            resources_mode=mode,
+            split_on_exhaustion=o["split_on_exhaustion"],
         )

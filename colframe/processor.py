@@ -37,6 +37,7 @@ from ._coffea_executors import (
     IterativeExecutor,
     ParslExecutor,
     TaskVineExecutor,
+    WorkQueueExecutor,
 )
 from ._work import DEFAULT_SCHEMA
 from .accumulate import accumulate
@@ -61,6 +62,7 @@ __all__ = [
     "SimpleCheckpointer",
     "TaskVineExecutor",
     "WorkItem",
+    "WorkQueueExecutor",
     "accumulate",
     "column_accumulator",
     "defaultdict_accumulator",
