@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from .accumulate import accumulate
-from .processor import ProcessorABC
+from .processor_abc import ProcessorABC
 from .report import RunReport
 from .results import ChunkFailure
 from .runner import Runner

@@ -1,8 +1,9 @@
 """The per-chunk work function and the partial result it returns.
 
 ``ProcessChunk`` is what executors ship to workers (once per worker): it opens
-one chunk as virtual NanoEvents, calls the processor, and returns a
-:class:`Partial` carrying the output and what the chunk cost.
+one chunk (of a ROOT or a parquet file) as virtual NanoEvents, calls the
+processor, and returns a :class:`Partial` carrying the output and what the
+chunk cost.
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ class ProcessChunk:
     schema: type
     uproot_options: dict[str, Any] = field(default_factory=dict)
     zlib_library: str = "zlib"  # resolved name: "isal" or "zlib" (see colframe.decompression)
+    format: str = "root"  # or "parquet"
+    iteritems_options: dict[str, Any] = field(default_factory=dict)
     # per thread (a dask worker's threads share this instance), see colframe._openfiles
     _files: OpenFiles = field(default_factory=OpenFiles, init=False, repr=False, compare=False)
 
@@ -156,20 +159,33 @@ class ProcessChunk:
         from coffea.nanoevents import NanoEventsFactory
 
         tic, cpu = time.perf_counter(), time.process_time()
-        # this thread's own file: the difference below counts this chunk's reads only
-        file, _ = self._files.get(item.filename, item.treename, self.uproot_options, item)
-        bytes_before = file.file.source.num_requested_bytes
         access_log: list = []
-        events = NanoEventsFactory.from_root(
-            file=file,
-            treepath=item.treename,
-            schemaclass=self.schema,
-            metadata=_metadata(item),
-            access_log=access_log,
-            mode="virtual",
-            entry_start=item.entrystart,
-            entry_stop=item.entrystop,
-        ).events()
+        file, bytes_before = None, 0
+        if self.format == "parquet":
+            events = NanoEventsFactory.from_parquet(
+                file=item.filename,
+                schemaclass=self.schema,
+                metadata=_metadata(item),
+                access_log=access_log,
+                mode="virtual",
+                entry_start=item.entrystart,
+                entry_stop=item.entrystop,
+            ).events()
+        else:
+            # this thread's own file: the difference below counts this chunk's reads only
+            file, _ = self._files.get(item.filename, item.treename, self.uproot_options, item)
+            bytes_before = file.file.source.num_requested_bytes
+            events = NanoEventsFactory.from_root(
+                file=file,
+                treepath=item.treename,
+                schemaclass=self.schema,
+                metadata=_metadata(item),
+                access_log=access_log,
+                mode="virtual",
+                entry_start=item.entrystart,
+                entry_stop=item.entrystop,
+                iteritems_options=self.iteritems_options,
+            ).events()
         out = process_function(self.processor)(events)
         if out is None:
             msg = (
@@ -180,7 +196,7 @@ class ProcessChunk:
         return Partial(
             out,
             events=len(item),
-            bytesread=int(file.file.source.num_requested_bytes - bytes_before),
+            bytesread=0 if file is None else file.file.source.num_requested_bytes - bytes_before,
             columns={entry.branch for entry in access_log},
             processtime=time.perf_counter() - tic,
             cputime=time.process_time() - cpu,

@@ -6,7 +6,12 @@
   ``collections.Counter``, coffea accumulators) is added with ``+=``; so a
   ``Counter`` drops zero and negative counts like ``Counter.__add__``;
 - sets are unioned;
-- other mappings merge key by key, recursively (a key present in one side is adopted).
+- other mappings merge key by key, recursively (a key present in one side is adopted),
+  keys in coffea's order (the left side's, then the right side's new ones); the
+  result has the type of the more general side (a ``defaultdict`` meeting a plain
+  ``dict`` gives a plain ``dict``), and two mappings neither of which is an
+  instance of the other's type (a ``defaultdict`` and another ``dict`` subclass)
+  are refused with a MergeError, which is also a ValueError as in coffea.
 
 Ownership: a merge adds in place only into objects nobody else can see.
 :func:`own` makes such an object (a private copy, or, for a value that was
@@ -58,6 +63,8 @@ def add(a: Any, b: Any, *, consume: bool = False) -> Any:
         return a | b if isinstance(a, frozenset) else _ior(a, b)
     if not (isinstance(a, MutableMapping) and isinstance(b, Mapping)):
         _mismatch(a, b)
+    if not isinstance(b, type(a)):
+        a = _as_type_of(b, a)
     for key, value in b.items():
         if key not in a:
             a[key] = value if consume else own(value)
@@ -68,6 +75,24 @@ def add(a: Any, b: Any, *, consume: bool = False) -> Any:
             err.path = f"[{key!r}]{err.path}"
             raise
     return a
+
+
+def _as_type_of(b: Mapping, a: MutableMapping) -> MutableMapping:
+    """``a``'s items in a mapping of ``b``'s type (coffea: the result has the more general type).
+
+    Raises MergeError when ``a`` is not an instance of ``b``'s type either.
+    """
+    if not isinstance(a, type(b)):
+        msg = (
+            f"cannot add two mappings of incompatible types ({type(a).__module__}."
+            f"{type(a).__qualname__} and {type(b).__module__}.{type(b).__qualname__}): "
+            f"partial outputs must use the same mapping type in every chunk"
+        )
+        raise MergeError(msg)
+    out = copy.copy(b)  # b's type, whatever its constructor takes
+    out.clear()  # type: ignore[attr-defined]
+    out.update(a)  # type: ignore[attr-defined]
+    return out  # type: ignore[return-value]
 
 
 def _addable(x: Any) -> bool:

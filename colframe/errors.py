@@ -2,10 +2,15 @@
 
 Every error a user can hit derives from :class:`ColframeError`, so
 ``except colframe.errors.ColframeError`` catches colframe's own failures and
-nothing else.
+nothing else. Where coffea raises an exception of its own type, colframe's is
+also an instance of that type: a :class:`ChunkError` is also an instance of the
+type of the exception that ended the chunk (``except FileNotFoundError`` catches
+it), and :data:`TreeNotFoundError` is also coffea's ``UprootMissTreeError``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "CheckpointError",
@@ -28,9 +33,10 @@ __all__ = [
     "SavedOutputError",
     "SpoolError",
     "TaskEngineError",
-    "TreeNotFoundError",
+    "TreeNotFoundError",  # noqa: F822  (built on first use: module __getattr__)
     "UnpicklableError",
     "WorkerDiedError",
+    "chunk_error",
 ]
 
 
@@ -66,8 +72,11 @@ class ProcessorOutputError(ColframeError, TypeError):
     """The processor returned something colframe cannot merge (None, or not addable)."""
 
 
-class MergeError(ColframeError, TypeError):
+class MergeError(ColframeError, TypeError, ValueError):
     """Two partial outputs could not be added together.
+
+    A TypeError, and a ValueError like coffea's accumulate raises for mappings
+    of incompatible types.
 
     ``path`` locates the values inside the output (``['muon_pt']['2018']``);
     it is filled in as the error passes up through nested dicts.
@@ -101,7 +110,8 @@ class ChunkError(ColframeError):
 
     ``failure`` holds the :class:`colframe.report.ChunkFailure` (file, entry
     range, exception type, message and traceback) and ``report`` the run report
-    up to the failure.
+    up to the failure. Raise it through :func:`chunk_error`, which makes it also
+    an instance of the type of the exception that ended the chunk.
     """
 
     def __init__(self, message: str, failure=None, report=None) -> None:
@@ -109,16 +119,75 @@ class ChunkError(ColframeError):
         self.failure = failure
         self.report = report
 
+    def __str__(self) -> str:  # a KeyError cause would repr() the message
+        return str(self.args[0]) if self.args else ""
 
-class TreeNotFoundError(ColframeError, KeyError, OSError):
-    """A file holds no tree of the requested name; the message suggests the closest.
+    def __reduce__(self):
+        return chunk_error, (str(self), self.failure, self.report)
 
-    It is an OSError so that ``skipbadfiles=True`` skips such files like other
-    unreadable ones.
+
+# ChunkError subclasses by the type of the exception that ended the chunk
+_CHUNK_ERRORS: dict[type, type[ChunkError]] = {}
+
+
+def chunk_error(message: str, failure: Any = None, report: Any = None) -> ChunkError:
+    """A ChunkError that is also an instance of ``failure``'s exception type.
+
+    So ``except FileNotFoundError`` (or coffea's ``UprootMissTreeError``,
+    ``pyarrow.ArrowInvalid``) catches the error of a chunk that failed with one,
+    as it catches coffea's. A type that cannot be combined with ChunkError (a
+    BaseException that is not an Exception, a conflicting layout) gives a plain
+    ChunkError.
     """
+    types = getattr(failure, "exc_types", ())
+    cause = types[0] if types else None
+    if cause is None or not issubclass(cause, Exception) or issubclass(cause, ChunkError):
+        return ChunkError(message, failure, report)
+    cls = _CHUNK_ERRORS.get(cause)
+    if cls is None:
+        try:
+            cls = type(f"ChunkError[{cause.__name__}]", (ChunkError, cause), {})
+        except TypeError:  # e.g. a C type whose layout conflicts with Exception's
+            cls = ChunkError
+        cls.__module__ = __name__
+        _CHUNK_ERRORS[cause] = cls
+    try:
+        return cls(message, failure, report)
+    except TypeError:  # a cause whose constructor needs other arguments
+        return ChunkError(message, failure, report)
+
+
+def _tree_not_found_error() -> type:
+    """TreeNotFoundError, built on first use: it derives from coffea's UprootMissTreeError.
+
+    Built lazily so that ``import colframe`` does not import ``coffea.processor``;
+    reached as ``colframe.errors.TreeNotFoundError`` (pickles by that name).
+    """
+    from coffea.processor.executor import UprootMissTreeError
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+    doc = """A file holds no tree of the requested name; the message suggests the closest.
+
+    Also coffea's ``UprootMissTreeError`` (an ``uproot.KeyInFileError``, a
+    KeyError), not an OSError: as in coffea, ``skipbadfiles=True`` does not skip
+    it; name it in a ``skipbadfiles`` tuple to skip such files.
+    """
+    cls = type(
+        "TreeNotFoundError",
+        (ColframeError, UprootMissTreeError),
+        {"__doc__": doc, "__str__": __str__, "__module__": __name__},
+    )
+    globals()["TreeNotFoundError"] = cls
+    return cls
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TreeNotFoundError":
+        return _tree_not_found_error()
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
 
 
 class WorkerDiedError(ColframeError, RuntimeError):

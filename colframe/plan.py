@@ -21,19 +21,28 @@ __all__ = [
     "check_chunksize",
     "check_maxchunks",
     "chunk_ranges",
+    "datasets_of",
     "files_to_preprocess",
     "make_work_items",
 ]
 
+#: how files are cut: "even" (sizes differ by at most one) or "coffea" (coffea's boundaries)
+CHUNKINGS = ("even", "coffea")
+
 
 @dataclass(frozen=True)
 class FileMeta:
-    """What preprocessing learns about one file: its entry count and ROOT UUID."""
+    """What preprocessing learns about one file: its entry count and ROOT UUID.
+
+    ``clusters`` (when asked for, ``align_clusters``) are the entries where the
+    file's clusters start, ending with the entry count.
+    """
 
     path: str
     treename: str
     numentries: int
     uuid: str
+    clusters: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,21 +74,45 @@ class WorkItem:
         )
 
 
-def chunk_ranges(numentries: int, chunksize: int) -> list[tuple[int, int]]:
-    """Cut ``numentries`` into near-equal ranges of about ``chunksize`` entries.
+def chunk_ranges(
+    numentries: int,
+    chunksize: int,
+    chunking: str = "even",
+    clusters: Sequence[int] | None = None,
+) -> list[tuple[int, int]]:
+    """Cut ``numentries`` into ranges of about ``chunksize`` entries.
 
-    The number of chunks is coffea's, ``n = max(round(N / chunksize), 1)``, but
-    the entries are spread evenly (sizes differ by at most one, where coffea
-    leaves a short last chunk). An empty file gives one empty range ``(0, 0)``
-    so the processor still sees the dataset (as in coffea).
+    The number of chunks is coffea's, ``n = max(round(N / chunksize), 1)``. With
+    ``chunking="even"`` the entries are spread evenly (sizes differ by at most
+    one); with ``"coffea"`` the chunks are coffea's (``ceil(N / n)`` entries each,
+    a shorter last one), so a plan equals coffea's. With ``clusters`` (cluster
+    starts ending with ``numentries``) chunks start on cluster boundaries, a new
+    one once ``chunksize`` entries are reached, as coffea's ``align_clusters``.
+    An empty file gives one empty range ``(0, 0)`` so the processor still sees
+    the dataset (as in coffea).
     """
     chunksize = check_chunksize(chunksize)
+    if chunking not in CHUNKINGS:
+        msg = f"chunking must be one of {CHUNKINGS}, not {chunking!r}"
+        raise FilesetError(msg)
     if numentries < 0:
         msg = f"numentries must be >= 0, got {numentries}"
         raise ValueError(msg)
     if numentries == 0:
         return [(0, 0)]
+    if clusters:
+        bounds = [0]
+        for start in clusters:
+            if start >= bounds[-1] + chunksize:
+                bounds.append(start)
+        if bounds[-1] != numentries:
+            bounds.append(numentries)
+        return list(itertools.pairwise(bounds))
     nchunks = max(round(numentries / chunksize), 1)
+    if chunking == "coffea":
+        size = -(-numentries // nchunks)
+        bounds = [min(i * size, numentries) for i in range(nchunks + 1)]
+        return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
     bounds = [i * numentries // nchunks for i in range(nchunks + 1)]
     return list(itertools.pairwise(bounds))
 
@@ -106,8 +139,12 @@ def make_work_items(
     metas: Mapping[FileSpec, FileMeta],
     chunksize: int,
     maxchunks: int | None = None,
+    chunking: str = "even",
 ) -> list[WorkItem]:
     """Cut every dataset's files into WorkItems; ``maxchunks`` caps chunks per dataset.
+
+    ``chunking`` and the files' ``clusters`` (when preprocessed with them) say
+    where chunks start (see :func:`chunk_ranges`).
 
     A file with explicit steps (preprocessed form) is cut exactly at those steps,
     whatever ``chunksize``. Files missing from ``metas`` (skipped as bad during
@@ -131,9 +168,9 @@ def make_work_items(
             given = dataset.preprocessed.get(spec)
             ranges: Sequence[tuple[int, int]]
             if given is None:
-                ranges = chunk_ranges(meta.numentries, chunksize)
+                ranges = chunk_ranges(meta.numentries, chunksize, chunking, meta.clusters)
             else:
-                ranges = _given_ranges(dataset.name, meta, given, chunksize)
+                ranges = _given_ranges(dataset.name, meta, given, chunksize, chunking)
             for start, stop in ranges:
                 if maxchunks is not None and count >= maxchunks:
                     break
@@ -167,7 +204,7 @@ def _check_same_file(
 
 
 def _given_ranges(
-    dataset: str, meta: FileMeta, given: Preprocessed, chunksize: int
+    dataset: str, meta: FileMeta, given: Preprocessed, chunksize: int, chunking: str
 ) -> Sequence[tuple[int, int]]:
     where = f"dataset {dataset!r}: file {meta.path!r}"
     regenerate = "the file changed since the fileset was written; regenerate the fileset"
@@ -181,12 +218,46 @@ def _given_ranges(
         )
         raise FilesetError(msg)
     if given.steps is None:
-        return chunk_ranges(meta.numentries, chunksize)
+        return chunk_ranges(meta.numentries, chunksize, chunking, meta.clusters)
     if given.steps[-1][1] > meta.numentries:
         start, stop = given.steps[-1]
         msg = f"{where}: step [{start}, {stop}) goes beyond the file's {meta.numentries} entries"
         raise FilesetError(msg)
     return given.steps
+
+
+def datasets_of(items: Iterable[WorkItem]) -> list[Dataset]:
+    """The datasets of already planned chunks (``Runner.preprocess``'s output), in order.
+
+    Each file's chunks become its steps, so the report of a run over these
+    chunks (coverage, ``failed_fileset()``) reads as for any fileset.
+    """
+    files: dict[str, dict[FileSpec, list[tuple[int, int]]]] = {}
+    metadata: dict[str, Mapping[str, Any]] = {}
+    uuids: dict[tuple[str, FileSpec], WorkItem] = {}
+    for item in items:
+        spec = FileSpec(item.filename, item.treename)
+        files.setdefault(item.dataset, {}).setdefault(spec, []).append(
+            (item.entrystart, item.entrystop)
+        )
+        metadata.setdefault(item.dataset, dict(item.usermeta or {}))
+        uuids.setdefault((item.dataset, spec), item)
+    return [
+        Dataset(
+            name,
+            tuple(specs),
+            metadata[name],
+            {
+                spec: Preprocessed(
+                    tuple(sorted(steps)),
+                    uuids[name, spec].fileuuid,
+                    uuids[name, spec].numentries,
+                )
+                for spec, steps in specs.items()
+            },
+        )
+        for name, specs in files.items()
+    ]
 
 
 def check_chunksize(chunksize: Any) -> int:

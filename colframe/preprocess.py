@@ -1,6 +1,8 @@
-"""Preprocessing: read each file's entry count and UUID, cached on disk.
+"""Preprocessing: read each file's entry count and UUID, cached on disk (or in a mapping).
 
-The cache is a directory of small JSON records keyed by the file's location,
+ROOT files (TTree or RNTuple) are read with uproot; parquet files
+(``format="parquet"``) with pyarrow: their entry count is the number of rows and
+their UUID is derived from the path, as coffea does. The cache is a directory of small JSON records keyed by the file's location,
 size and modification time (local files), or its URL and what the server says
 of its version (size, ETag, modification time, when fsspec's ``info`` gives
 them), so a second run over unchanged files opens none of them for metadata.
@@ -16,16 +18,19 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from .errors import FileChangedError, MissingProtocolError, TreeNotFoundError
+from . import errors
+from .errors import FileChangedError, MissingProtocolError
 from .fileset import FileSpec, canonical_location
 from .plan import FileMeta, WorkItem
 from .serialize import atomic_write
 
 __all__ = [
+    "FORMATS",
+    "MappingCache",
     "MetadataCache",
     "check_planned",
     "check_protocols",
@@ -36,6 +41,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+#: the input formats the Runner reads
+FORMATS = ("root", "parquet")
 # what fsspec's info() may say of a remote file's version, by filesystem
 _VALIDATORS = (
     "size",
@@ -84,11 +91,11 @@ def open_tree(path: str, treename: str, **uproot_options):
         hint = f"; did you mean {close[0]!r}?" if close else ""
         msg = f"file {path!r} has no tree {treename!r} (it holds {names}){hint}"
         file.close()
-        raise TreeNotFoundError(msg) from err
+        raise errors.TreeNotFoundError(msg) from err
     if not hasattr(tree, "num_entries"):
         msg = f"{treename!r} in {path!r} is a {type(tree).__name__}, not a TTree"
         file.close()
-        raise TreeNotFoundError(msg)
+        raise errors.TreeNotFoundError(msg)
     return file, tree
 
 
@@ -97,16 +104,52 @@ def file_uuid(file: Any) -> str:
     return str(uuid.UUID(bytes=file.file.fUUID))
 
 
-def fetch_metadata(spec: FileSpec, uproot_options: dict[str, Any] | None = None) -> FileMeta:
+def fetch_metadata(
+    spec: FileSpec,
+    uproot_options: dict[str, Any] | None = None,
+    align_clusters: bool = False,
+    format: str = "root",
+) -> FileMeta:
     """Open one file (with ``uproot_options``) and return its entry count and UUID.
 
-    Runs on workers; ship it with the options bound (``functools.partial``).
+    With ``align_clusters`` also the entries where its clusters start (TTree:
+    the branches' common basket boundaries; RNTuple: its cluster starts). A
+    parquet file (``format="parquet"``) is read with pyarrow: its rows, and a
+    UUID made from its path. Runs on workers; ship it with the options bound
+    (``functools.partial``).
     """
+    if format == "parquet":
+        return parquet_metadata(spec)
     file, tree = open_tree(spec.path, spec.treename, **(uproot_options or {}))
     try:
-        return FileMeta(spec.path, spec.treename, int(tree.num_entries), file_uuid(file))
+        clusters = _clusters(tree) if align_clusters else None
+        return FileMeta(
+            spec.path, spec.treename, int(tree.num_entries), file_uuid(file), clusters
+        )
     finally:
         file.close()
+
+
+def _clusters(tree: Any) -> tuple[int, ...]:
+    summaries = getattr(tree, "cluster_summaries", None)
+    if summaries is not None:  # RNTuple
+        starts = {int(c.num_first_entry) for c in summaries} | {int(tree.num_entries)}
+        return tuple(sorted(starts))
+    return tuple(int(x) for x in tree.common_entry_offsets())
+
+
+def parquet_metadata(spec: FileSpec) -> FileMeta:
+    """The rows of a parquet file and a UUID made from its path (coffea's: an MD5 of it).
+
+    pyarrow's own errors pass through: FileNotFoundError for a missing file,
+    ``pyarrow.ArrowInvalid`` (a ValueError) for one that is not parquet.
+    """
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(spec.path) as file:
+        rows = int(file.metadata.num_rows)
+    ident = uuid.UUID(bytes=hashlib.md5(spec.path.encode()).digest())
+    return FileMeta(spec.path, spec.treename, rows, str(ident))
 
 
 def check_planned(item: WorkItem, file: Any, tree: Any) -> None:
@@ -158,6 +201,29 @@ def check_protocols(specs: Iterable[FileSpec]) -> None:
         checked.add(protocol)
 
 
+class MappingCache:
+    """A cache of :class:`FileMeta` in a mapping the user gives (``metadata_cache=LRUCache(n)``).
+
+    Keyed by ``(path, treename)``; the entries are not checked against the
+    file's version (as in coffea), but every chunk checks, when it opens its
+    file, that the file is the one planned.
+    """
+
+    def __init__(self, mapping: MutableMapping) -> None:
+        self.mapping = mapping
+
+    def get(self, spec: FileSpec, clusters: bool = False) -> FileMeta | None:
+        """The cached metadata of ``spec`` (with clusters when asked), or None."""
+        meta = self.mapping.get((spec.path, spec.treename))
+        if not isinstance(meta, FileMeta) or (clusters and meta.clusters is None):
+            return None
+        return meta
+
+    def put(self, meta: FileMeta) -> None:
+        """Store ``meta`` (the mapping may evict others: the run keeps what it read)."""
+        self.mapping[meta.path, meta.treename] = meta
+
+
 class MetadataCache:
     """On-disk cache of :class:`FileMeta`, one JSON record per file version.
 
@@ -174,15 +240,27 @@ class MetadataCache:
         # is then stored under its old version, never under its new one
         self._keys: dict[tuple[str, str], str | None] = {}
 
-    def get(self, spec: FileSpec) -> FileMeta | None:
-        """The cached metadata of ``spec``, or None if absent or the file changed."""
+    def get(self, spec: FileSpec, clusters: bool = False) -> FileMeta | None:
+        """The cached metadata of ``spec``, or None if absent or the file changed.
+
+        With ``clusters``, a record without cluster starts counts as absent.
+        """
         key = self._keys[spec.path, spec.treename] = self._key(spec)
         if key is None:
             return None
         try:
             record = json.loads((self.directory / f"{key}.json").read_text())
-            return FileMeta(spec.path, spec.treename, int(record["numentries"]), record["uuid"])
-        except (OSError, ValueError, KeyError, TypeError):
+            starts = record.get("clusters")
+            if clusters and starts is None:
+                return None
+            return FileMeta(
+                spec.path,
+                spec.treename,
+                int(record["numentries"]),
+                record["uuid"],
+                None if starts is None else tuple(int(x) for x in starts),
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def put(self, meta: FileMeta) -> None:
@@ -193,7 +271,10 @@ class MetadataCache:
         key = key or self._key(FileSpec(meta.path, meta.treename))
         if key is None:
             return
-        record = json.dumps({"path": meta.path, "numentries": meta.numentries, "uuid": meta.uuid})
+        fields: dict[str, Any] = {"path": meta.path, "numentries": meta.numentries, "uuid": meta.uuid}
+        if meta.clusters is not None:
+            fields["clusters"] = list(meta.clusters)
+        record = json.dumps(fields)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             with atomic_write(self.directory / f"{key}.json", durable=False) as stream:

@@ -7,23 +7,27 @@ import functools
 import logging
 import os
 import time
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from ._work import DEFAULT_SCHEMA, ProcessChunk, process_function, schema_class
 from .checkpoint import Checkpointed, CheckpointStore, processor_fingerprint
 from .decompression import resolve_zlib_library
-from .errors import ChunkError, ExecutorError, ProcessorError, RunInterrupted
+from .errors import ExecutorError, ProcessorError, RunInterrupted, chunk_error
 from .executors._base import Executor, get_executor
 from .fileset import Dataset, FileSpec, is_count, normalize_fileset
 from .plan import (
+    CHUNKINGS,
     FileMeta,
     WorkItem,
     check_chunksize,
     check_maxchunks,
+    chunk_ranges,
+    datasets_of,
     files_to_preprocess,
     make_work_items,
 )
-from .preprocess import MetadataCache, check_protocols, fetch_metadata
+from .preprocess import FORMATS, MappingCache, MetadataCache, check_protocols, fetch_metadata
 from .progress import make_progress
 from .report import RunReport
 from .rerun import coverage
@@ -55,8 +59,14 @@ class Runner:
         savemetrics: return ``(output, report)`` instead of ``output``.
         status: draw progress bars.
         metadata_cache: directory of the on-disk preprocessing cache; None for the
-            default (``~/.cache/colframe``), False to disable caching.
+            default (``~/.cache/colframe``), False to disable caching; or a mutable
+            mapping (e.g. ``cachetools.LRUCache``) to keep the metadata in.
         uproot_options: extra keyword arguments for ``uproot.open``.
+        format: ``"root"`` (TTree or RNTuple) or ``"parquet"`` (NanoAOD as parquet,
+            read with pyarrow; same chunking, caching, checkpoints and report).
+        align_clusters: start chunks on the files' cluster boundaries (ROOT only).
+        chunking: ``"even"`` (chunks of a file differ by at most one entry) or
+            ``"coffea"`` (coffea's boundaries, a shorter last chunk).
         zlib_library: what inflates ZLIB baskets while a chunk is processed: ``"auto"``
             (ISA-L when the isal package imports, else the standard library), ``"isal"``
             or ``"zlib"``. Lossless either way; see :mod:`colframe.decompression`.
@@ -85,7 +95,23 @@ class Runner:
         uproot_options: dict[str, Any] | None = None,
         checkpoint: str | os.PathLike | None = None,
         zlib_library: str = "auto",
+        format: str = "root",
+        align_clusters: bool = False,
+        chunking: str = "even",
     ) -> None:
+        if format not in FORMATS:
+            msg = f"format must be one of {FORMATS}, not {format!r}"
+            raise ExecutorError(msg)
+        if format == "parquet" and align_clusters:
+            msg = "align_clusters is only supported for ROOT input, not format='parquet'"
+            raise ExecutorError(msg)
+        if format == "parquet" and uproot_options:
+            msg = "uproot_options have no effect with format='parquet': leave them out"
+            raise ExecutorError(msg)
+        if chunking not in CHUNKINGS:
+            msg = f"chunking must be one of {CHUNKINGS}, not {chunking!r}"
+            raise ExecutorError(msg)
+        self.format, self.align_clusters, self.chunking = format, bool(align_clusters), chunking
         self.chunksize = check_chunksize(chunksize)
         self.maxchunks = check_maxchunks(maxchunks)
         if not is_count(fan_in, 2):
@@ -103,7 +129,13 @@ class Runner:
         self.schema = schema_class(schema)
         self.savemetrics = savemetrics
         self.status = status
-        self.cache = None if metadata_cache is False else MetadataCache(metadata_cache)
+        self.cache: MetadataCache | MappingCache | None
+        if metadata_cache is False:
+            self.cache = None
+        elif isinstance(metadata_cache, MutableMapping):
+            self.cache = MappingCache(metadata_cache)
+        else:
+            self.cache = MetadataCache(metadata_cache)
         self.uproot_options = dict(uproot_options or {})
         self.zlib_library = resolve_zlib_library(zlib_library)
         self.checkpoint = None if checkpoint is None else CheckpointStore(checkpoint)
@@ -113,21 +145,34 @@ class Runner:
         fileset: Any,
         treename: str | None = None,
         processor_instance: Any = None,
+        *,
+        uproot_options: dict[str, Any] | None = None,
+        iteritems_options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> Any:
         """Run ``processor_instance`` on ``fileset``.
 
         Both the coffea 0.7 form ``runner(fileset, "Events", processor_instance=p)``
         and ``runner(fileset, processor_instance=p, treename="Events")`` work.
+        ``fileset`` may also be the chunks :meth:`preprocess` returned: they are
+        processed as they are, without preprocessing again. ``uproot_options``
+        (for this call, over the Runner's) go to ``uproot.open``,
+        ``iteritems_options`` to NanoEvents (e.g. ``filter_name``).
         Returns the merged output (after ``postprocess``), or ``(output, report)``
-        with ``savemetrics=True``. Raises ChunkError when a chunk fails and
-        ``skipbadfiles`` does not cover it.
+        with ``savemetrics=True``. Raises ChunkError (also an instance of the
+        failed chunk's exception type) when a chunk fails and ``skipbadfiles``
+        does not cover it.
         """
         if kwargs:
             msg = f"unexpected keyword argument(s) {sorted(kwargs)}"
             raise TypeError(msg)
         check_processor(processor_instance, "processor_instance")
-        datasets = normalize_fileset(fileset, treename)
+        uproot_options = {**self.uproot_options, **(uproot_options or {})}
+        if self.format == "parquet" and (uproot_options or iteritems_options):
+            msg = "uproot_options and iteritems_options have no effect with format='parquet'"
+            raise ExecutorError(msg)
+        planned = _planned_chunks(fileset)
+        datasets = normalize_fileset(fileset, treename) if planned is None else datasets_of(planned)
         executor = self._run_executor()
         report = RunReport(
             executor=repr(executor),
@@ -135,14 +180,24 @@ class Runner:
             datasets=datasets,
             zlib_library=self.zlib_library,
         )
-        specs = self._files(datasets)
         with make_progress(self.status) as progress, executor:
             try:
-                items = self._chunks(executor, datasets, specs, report, progress)
+                if planned is None:
+                    items = self._chunks(executor, datasets, report, progress, uproot_options)
+                else:
+                    items = self._given_chunks(planned, report)
             except KeyboardInterrupt as interrupt:  # leaving `with executor` cancels its tasks
                 msg = "interrupted while preprocessing: no chunk was processed"
                 raise RunInterrupted(msg, report) from interrupt
-            out = self._process(executor, items, processor_instance, report, progress)
+            chunk = ProcessChunk(
+                processor_instance,
+                self.schema,
+                uproot_options,
+                self.zlib_library,
+                self.format,
+                dict(iteritems_options or {}),
+            )
+            out = self._process(executor, items, chunk, report, progress)
         tic = time.perf_counter()
         postprocess = getattr(processor_instance, "postprocess", None)
         if out is not None and callable(postprocess):
@@ -151,7 +206,13 @@ class Runner:
         report.wall_seconds["postprocess"] = time.perf_counter() - tic
         return (out, report) if self.savemetrics else out
 
-    def plan(self, fileset: Any, treename: str | None = None) -> tuple[list[WorkItem], RunReport]:
+    def plan(
+        self,
+        fileset: Any,
+        treename: str | None = None,
+        *,
+        uproot_options: dict[str, Any] | None = None,
+    ) -> tuple[list[WorkItem], RunReport]:
         """The chunks a call on ``fileset`` would process, preprocessed as a call does; no processing.
 
         Returns ``(work_items, report)``, the report holding the datasets, file counts
@@ -162,9 +223,24 @@ class Runner:
         datasets = normalize_fileset(fileset, treename)
         executor = self._run_executor()
         report = RunReport(executor=repr(executor), datasets=datasets)
-        specs = self._files(datasets)
         with make_progress(self.status) as progress, executor:
-            return self._chunks(executor, datasets, specs, report, progress), report
+            options = {**self.uproot_options, **(uproot_options or {})}
+            return self._chunks(executor, datasets, report, progress, options), report
+
+    def preprocess(
+        self,
+        fileset: Any,
+        treename: str | None = None,
+        *,
+        uproot_options: dict[str, Any] | None = None,
+    ) -> list[WorkItem]:
+        """The chunks (WorkItems) a call on ``fileset`` would process; no processing.
+
+        For users who split preprocessing from processing (coffea's
+        ``Runner.preprocess``): pass the list back as the fileset of a call.
+        Raises ChunkError for an unreadable file that ``skipbadfiles`` does not cover.
+        """
+        return self.plan(fileset, treename, uproot_options=uproot_options)[0]
 
     def _run_executor(self) -> Executor:
         """The executor of this run: the caller's, or a copy when ``retries`` overrides its own.
@@ -179,41 +255,76 @@ class Runner:
         return executor
 
     # phases -----------------------------------------------------------------
-    def _files(self, datasets: list[Dataset]) -> list[FileSpec]:
-        """The files to preprocess, their URL protocols checked before any is opened."""
-        specs = files_to_preprocess(datasets, self.maxchunks)
-        if "handler" not in self.uproot_options:  # uproot reads URLs through fsspec
-            check_protocols(specs)
-        return specs
-
     def _chunks(
-        self, executor: Executor, datasets: list[Dataset], specs: list[FileSpec], report, progress
+        self, executor: Executor, datasets: list[Dataset], report, progress, uproot_options
     ) -> list[WorkItem]:
-        """Preprocess ``specs`` and cut ``datasets`` into chunks (shared by __call__ and plan)."""
-        metas = self._preprocess(executor, specs, report, progress)
-        items = make_work_items(datasets, metas, self.chunksize, self.maxchunks)
+        """Preprocess the files and cut ``datasets`` into chunks (shared by __call__ and plan).
+
+        With ``maxchunks`` only the files needed are opened: the first
+        ``maxchunks`` of each dataset, then, for a dataset whose files were
+        skipped as bad, the next ones until it has its chunks or no files left.
+        """
+        specs = files_to_preprocess(datasets, self.maxchunks)
+        if "handler" not in uproot_options:  # uproot reads URLs through fsspec
+            check_protocols(specs)
+        metas: dict[FileSpec, FileMeta] = {}
+        tried: set[FileSpec] = set()
+        while specs:
+            metas.update(self._preprocess(executor, specs, report, progress, uproot_options))
+            tried.update(specs)
+            specs = self._more_files(datasets, metas, tried)
+        items = make_work_items(datasets, metas, self.chunksize, self.maxchunks, self.chunking)
+        return self._given_chunks(items, report)
+
+    def _more_files(
+        self, datasets: list[Dataset], metas: dict[FileSpec, FileMeta], tried: set[FileSpec]
+    ) -> list[FileSpec]:
+        """Files still to open so that each dataset reaches ``maxchunks`` (bad ones skipped)."""
+        if self.maxchunks is None:
+            return []
+        more: dict[FileSpec, None] = {}
+        for dataset in datasets:
+            chunks = sum(
+                len(chunk_ranges(m.numentries, self.chunksize, self.chunking, m.clusters))
+                for m in (metas.get(spec) for spec in dataset.files)
+                if m is not None
+            )
+            untried = [spec for spec in dataset.files if spec not in tried and spec not in more]
+            more.update(dict.fromkeys(untried[: max(self.maxchunks - chunks, 0)]))
+        return list(more)
+
+    def _given_chunks(self, items: list[WorkItem], report: RunReport) -> list[WorkItem]:
         report.chunks_total = len(items)
         report.uuids = {item.filename: item.fileuuid for item in items}
         report.events_total = sum(len(item) for item in items)
         return items
 
     def _preprocess(
-        self, executor: Executor, specs: list[FileSpec], report: RunReport, progress
+        self, executor: Executor, specs: list[FileSpec], report: RunReport, progress, uproot_options
     ) -> dict:
         tic, cpu = time.perf_counter(), time.process_time()
-        report.files_total = len(specs)
+        report.files_total += len(specs)
         metas: dict[FileSpec, FileMeta] = {}
-        fetch = functools.partial(fetch_metadata, uproot_options=self.uproot_options or None)
+        fetch = functools.partial(
+            fetch_metadata,
+            uproot_options=uproot_options or None,
+            align_clusters=self.align_clusters,
+            format=self.format,
+        )
         for spec, result, from_cache in file_metadata(
-            executor, specs, self.cache, progress, fetch
+            executor, specs, self.cache, progress, fetch, clusters=self.align_clusters
         ):
             if isinstance(result, Err):
                 self._bad_file(result.failure, report)
                 continue
             metas[spec] = result.value
             report.files_from_cache += from_cache
-        report.wall_seconds["preprocess"] = time.perf_counter() - tic
-        report.cpu_seconds["preprocess (driver)"] = time.process_time() - cpu
+        seconds = report.wall_seconds
+        seconds["preprocess"] = seconds.get("preprocess", 0.0) + time.perf_counter() - tic
+        cpu_seconds = report.cpu_seconds
+        cpu_seconds["preprocess (driver)"] = (
+            cpu_seconds.get("preprocess (driver)", 0.0) + time.process_time() - cpu
+        )
         return metas
 
     def _bad_file(self, failure: ChunkFailure, report: RunReport) -> None:
@@ -222,17 +333,21 @@ class Runner:
             report.skipped.append(failure)
             return
         report.failures.append(failure)
-        if not self.skip:
+        if not self.skip and failure.matches((OSError,)):
             hint = "pass skipbadfiles=True to skip unreadable files and list them in the report"
+        elif not self.skip:
+            name = failure.exc_types[0].__name__ if failure.exc_types else failure.exc_type
+            hint = f"pass skipbadfiles=({name},) to skip such files and list them in the report"
         else:
             names = ", ".join(t.__name__ for t in self.skip)
             hint = f"skipbadfiles skips {names}; this {failure.exc_type} is not one of them"
         msg = f"cannot read {failure.where()}: {failure.exc_type}: {failure.message}\n({hint})"
-        raise ChunkError(msg, failure, report)
+        raise chunk_error(msg, failure, report)
 
-    def _process(self, executor: Executor, items, processor, report: RunReport, progress) -> Any:
+    def _process(
+        self, executor: Executor, items, chunk: ProcessChunk, report: RunReport, progress
+    ) -> Any:
         cpu = time.process_time()
-        chunk = ProcessChunk(processor, self.schema, self.uproot_options, self.zlib_library)
         store = self.checkpoint
         work = chunk if store is None else self._checkpointed(store, chunk, items, report)
         try:
@@ -260,7 +375,7 @@ class Runner:
                 f"{failure.kind} failed after {failure.attempts} attempt(s): {failure.where()}\n"
                 f"cause: {failure.exc_type}: {failure.message}{hint}"
             )
-            raise ChunkError(msg, failure, report)
+            raise chunk_error(msg, failure, report)
         partial = executor.fetch(outcome.final) if outcome.final is not None else None
         report.cpu_seconds["driver"] = time.process_time() - cpu
         if partial is None:
@@ -306,6 +421,14 @@ class Runner:
                 report.checkpoints_stale,
             )
         return Checkpointed(work, store, fingerprint)
+
+
+def _planned_chunks(fileset: Any) -> list[WorkItem] | None:
+    """The chunks when ``fileset`` is already planned (WorkItems, a generator of them), else None."""
+    if isinstance(fileset, Mapping | str | os.PathLike) or not hasattr(fileset, "__iter__"):
+        return None
+    items = list(fileset)
+    return items if items and all(isinstance(item, WorkItem) for item in items) else None
 
 
 def _executor(executor: Any, options: dict[str, Any] | None) -> Executor:

@@ -23,7 +23,7 @@ from ._work import merge_partials
 from .executors._base import Executor, Task
 from .fileset import FileSpec
 from .plan import WorkItem
-from .preprocess import MetadataCache, fetch_metadata
+from .preprocess import MappingCache, MetadataCache, fetch_metadata
 from .progress import Progress
 from .results import ChunkFailure, Err, Ok, Result
 
@@ -33,21 +33,24 @@ __all__ = ["MergeTree", "Outcome", "file_metadata", "merge_groups_total", "run_c
 def file_metadata(
     executor: Executor,
     specs: list[FileSpec],
-    cache: MetadataCache | None,
+    cache: MetadataCache | MappingCache | None,
     progress: Progress,
     fetch: Callable[[FileSpec], Any] = fetch_metadata,
+    *,
+    clusters: bool = False,
 ) -> Iterator[tuple[FileSpec, Result, bool]]:
     """Yield ``(spec, result, from_cache)`` for every file of ``specs``.
 
     ``result`` is ``Ok(FileMeta)`` or ``Err(failure)`` (the file cannot be read).
     Files in ``cache`` come first; the others are read through ``executor``
     (``fetch_metadata`` tasks, kind "preprocess"), yielded in completion order
-    and added to the cache. Drives a "Preprocessing" bar of ``progress``.
+    and added to the cache (a cached record without cluster starts counts as
+    missing when ``clusters``). Drives a "Preprocessing" bar of ``progress``.
     """
     bar = progress.add("Preprocessing", len(specs), "files")
     missing = []
     for spec in specs:
-        cached = cache.get(spec) if cache else None
+        cached = cache.get(spec, clusters) if cache else None
         if cached is None:
             missing.append(spec)
             continue

@@ -64,8 +64,43 @@ def test_bad_file_stops_run_naming_file_and_cause(case, tmp_path, good):
     message = str(info.value)
     assert path in message
     assert exc_name in message
-    assert "skipbadfiles=True" in message
+    # skipbadfiles=True covers OSErrors; a missing tree is skipped only when named
+    hint = "skipbadfiles=(TreeNotFoundError,)" if case == "no_tree" else "skipbadfiles=True"
+    assert hint in message
     assert info.value.failure.kind == "preprocess"
+
+
+@pytest.mark.parametrize(
+    ("case", "coffea_type"),
+    [
+        ("missing", FileNotFoundError),
+        ("truncated", OSError),
+        ("no_tree", "UprootMissTreeError"),
+    ],
+)
+def test_chunk_error_is_also_the_type_coffea_raises(case, coffea_type, tmp_path, good):
+    """`except FileNotFoundError` (or coffea's UprootMissTreeError) catches colframe's error."""
+    from coffea.processor.executor import UprootMissTreeError
+
+    expected = UprootMissTreeError if coffea_type == "UprootMissTreeError" else coffea_type
+    path, _ = bad_files(tmp_path)[case]
+    with pytest.raises(expected) as info:
+        run({"ok": [good], "bad": [path]})
+    assert isinstance(info.value, ChunkError)
+    assert isinstance(info.value, ColframeError)
+    assert path in str(info.value)  # colframe's message, not the bare cause's
+
+
+def test_skipbadfiles_true_does_not_skip_a_missing_tree_as_in_coffea(good):
+    """coffea: skipbadfiles=True is (OSError,); a missing tree is not an OSError."""
+    from coffea.processor.executor import UprootMissTreeError
+
+    no_tree = str(shared_file("bad_delphes.root"))
+    with pytest.raises(UprootMissTreeError):
+        run({"ok": [good], "bad": [no_tree]}, skipbadfiles=True)
+    out, report = run({"ok": [good], "bad": [no_tree]}, skipbadfiles=(UprootMissTreeError,))
+    assert out["events"] == {"ok": 6_000}
+    assert report.files_skipped == 1
 
 
 @pytest.mark.parametrize("executor_name", ["iterative", "futures"])
@@ -73,7 +108,8 @@ def test_skipbadfiles_skips_and_reports_every_bad_file(executor_name, tmp_path, 
     cases = bad_files(tmp_path)
     fileset = {"ok": [good], "bad": [path for path, _ in cases.values()]}
     executor = get_executor(executor_name)
-    out, report = run(fileset, executor=executor, skipbadfiles=True, chunksize=3_000)
+    skip = (OSError, colframe.errors.TreeNotFoundError)
+    out, report = run(fileset, executor=executor, skipbadfiles=skip, chunksize=3_000)
     assert out["events"] == {"ok": 6_000}
     assert report.files_skipped == 4
     for path, exc_name in cases.values():

@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "colframe.serialize",
             "colframe.hist",
             "colframe.envs",
-            "colframe.processor",
+            "colframe.processor_abc",
             "colframe.progress",
             "colframe.report",
         ),
@@ -40,7 +40,16 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("executors", ("colframe.executors",)),
     ("schedule", ("colframe.schedule", "colframe.checkpoint", "colframe.rerun", "colframe.config")),
     ("runner", ("colframe.runner", "colframe.dask_awkward")),
-    ("entry", ("colframe.cli", "colframe.__main__", "colframe")),
+    (
+        "entry",
+        (
+            "colframe.cli",
+            "colframe.__main__",
+            "colframe",
+            "colframe.processor",
+            "colframe._coffea_executors",
+        ),
+    ),
 ]
 
 

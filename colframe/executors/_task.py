@@ -18,7 +18,6 @@ from ..errors import (
     MergeError,
     ProcessorOutputError,
     SpoolError,
-    TreeNotFoundError,
     UnpicklableError,
 )
 from ..results import ChunkFailure, Err, Ok, Result
@@ -31,9 +30,8 @@ _PERMANENT = (
     PermissionError,
     IsADirectoryError,
     NotADirectoryError,
-    TreeNotFoundError,
     FileChangedError,  # the plan no longer fits the file: preprocess again
-    KeyInFileError,  # a branch the processor reads is not in the file
+    KeyInFileError,  # a branch the processor reads is not in the file, or the tree
     ProcessorOutputError,
     MergeError,
     UnpicklableError,
