@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.util
 import os
 import platform
@@ -230,6 +231,9 @@ def taskvine_contenders(
     staging = stack.enter_context(tempfile.TemporaryDirectory(prefix="coffea-vine-"))
 
     def coffea_taskvine() -> Any:
+        # the previous run's manager holds the port until it is collected: seen as
+        # "Could not create manager on port N" in the q5 round of a 2M-event run
+        gc.collect()
         executor = cp.TaskVineExecutor(
             port=port, filepath=staging, cores=1, status=False, treereduction=20
         )

@@ -127,6 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         help="datasets directory; the data is in (or generated into) DATA/EVENTS-FILES",
     )
     parser.add_argument(
+        "--runners",
+        default="",
+        help="comma-separated substrings: run only the runners whose name contains one "
+        "(coffea Iterative, the reference every output is checked against, always runs), "
+        "e.g. 'TaskVine,Futures'",
+    )
+    parser.add_argument(
         "--output",
         default=str(RESULTS / "adl.md"),
         help="results file (markdown); the chart is written beside it as .png",
@@ -156,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         # starts the floor's workers and warms the page cache, untimed
         read_floor(pool, jobs, sorted({c for q in QUERIES for c in columns(q)}), args.zlib_library)
         runners = contenders(args.workers, args.chunksize, stack, ADLNanoAODSchema)
+        if args.runners:
+            wanted = [w.strip() for w in args.runners.split(",") if w.strip()]
+            runners = [
+                r for r in runners if r[0] == "coffea Iterative" or any(w in r[0] for w in wanted)
+            ]
         for query in args.queries.split(","):
             _run_query(query, runners, pool, jobs, fileset, args, cold, rows, chart)
     text = _document(args, argv, cache_note, rows, chart)
@@ -249,6 +261,37 @@ def _summary(chart: dict) -> str:
     )
 
 
+def _taskvine_summary(chart: dict, workers: int) -> str:
+    """Per query: colframe TaskVine against coffea's TaskVineExecutor and colframe Futures."""
+    ours, theirs = f"colframe TaskVine({workers})", f"coffea TaskVine({workers})"
+    futures = f"colframe Futures({workers})"
+    rows = []
+    for query, walls in chart.items():
+        if ours not in walls or theirs not in walls or futures not in walls:
+            continue
+        bound = 1.25 * walls[futures] + 1
+        rows.append([
+            query,
+            f"{walls[ours]:.2f}",
+            f"{walls[theirs]:.2f}",
+            f"{walls[theirs] / walls[ours]:.2f}×",
+            f"{walls[futures]:.2f}",
+            f"{bound:.2f} ({'met' if walls[ours] <= bound else 'not met'})",
+        ])
+    if not rows:
+        return ""
+    table = markdown_table(
+        ["query", f"colframe TaskVine({workers}) s", f"coffea TaskVine({workers}) s",
+         "speed-up", f"colframe Futures({workers}) s", "goal 1.25 × Futures + 1 s"],
+        rows,
+    )
+    return (
+        "\n\n## TaskVine\n\nBoth on the same cctools build with local `vine_worker`s started "
+        "before timing (colframe's manager and workers serve every run; coffea's manager is "
+        "its executor's, with workers on its port); serverless mode for colframe.\n\n" + table
+    )
+
+
 def _document(args, argv, cache_note, rows, chart) -> str:
     command = "python -m benchmarks.adl.run " + " ".join(argv if argv is not None else sys.argv[1:])
     table = markdown_table(
@@ -275,7 +318,8 @@ def _document(args, argv, cache_note, rows, chart) -> str:
         f"- ZLIB baskets: colframe and the read floor inflate with {args.zlib_library} "
         "(colframe's default, `zlib_library=\"auto\"`); coffea with uproot's default, the "
         f"standard library's zlib, as does the `{STDLIB_PREFIX.strip()}` row\n\n"
-        f"## Summary\n\n{_summary(chart)}\n\n## All runs\n\n{table}\n"
+        f"## Summary\n\n{_summary(chart)}{_taskvine_summary(chart, args.workers)}\n\n"
+        f"## All runs\n\n{table}\n"
     )
 
 
