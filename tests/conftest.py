@@ -44,6 +44,26 @@ def _factories():
     return factory_params(FACTORIES)
 
 
+# Tests marked driver_semantics check what the driver decides (merge order, ownership of
+# outputs, the inflater): the engine only carries bytes. They run on iterative, futures,
+# dask and serverless TaskVine; TaskVine task mode and Work Queue (about 1 s per task here)
+# run the contract suite, the all-executors suite and their own tests instead.
+PROCESS_PER_TASK = {"taskvine-tasks", "workqueue"}
+
+
+def pytest_collection_modifyitems(config, items):
+    dropped = [
+        item
+        for item in items
+        if item.get_closest_marker("driver_semantics")
+        and getattr(getattr(item, "callspec", None), "params", {}).get("executor") is not None
+        and item.callspec.params["executor"].name in PROCESS_PER_TASK
+    ]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in set(dropped)]
+
+
 @pytest.fixture(params=_factories())
 def executor(request):
     """Every executor of tests/_executors.py's FACTORIES, fresh per test (futures: 2 worker

@@ -14,6 +14,9 @@ from conftest import shared_file
 import colframe
 from colframe.decompression import resolve_zlib_library, zlib_library
 
+# the process-per-task engines (TaskVine task mode, Work Queue) are left out: see conftest.py
+pytestmark = pytest.mark.driver_semantics
+
 uproot_default = uproot.compression._DecompressZLIB.library
 
 

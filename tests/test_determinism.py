@@ -21,6 +21,9 @@ from coffea import processor
 import colframe
 from colframe.executors import get_executor
 
+# the process-per-task engines (TaskVine task mode, Work Queue) are left out: see conftest.py
+pytestmark = pytest.mark.driver_semantics
+
 # dask workers are spawned processes that cannot import this test module
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 

@@ -15,6 +15,9 @@ from colframe.accumulate import accumulate
 from colframe.hist import SparseHist
 from processors.topeft import CHANNELS, TopEFTProcessor
 
+# the process-per-task engines (TaskVine task mode, Work Queue) are left out: see conftest.py
+pytestmark = pytest.mark.driver_semantics
+
 # Few systematics keep the suite fast; all 378 coefficients are kept, they are the point.
 PROCESSOR = TopEFTProcessor(n_systematics=3)
 CHUNKSIZE = 1_500  # 4 chunks per generated file, 12 in all
