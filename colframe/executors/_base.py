@@ -192,6 +192,8 @@ class Executor(ABC):
                     more = False
                     break
                 pending[self.submit(function, item, kind=kind)] = None
+            if not pending and not more:  # all done: waiting on nothing would never return
+                break
             for task, result in self.wait(pending.keys()):
                 del pending[task]
                 yield task.arg, result

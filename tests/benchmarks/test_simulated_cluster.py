@@ -6,7 +6,7 @@ import pytest
 
 import colframe
 from benchmarks.simulated_cluster import SimulatedCluster
-from colframe.fileset import normalize_fileset
+from colframe.fileset import FileSpec, normalize_fileset
 from colframe.plan import FileMeta, Plan, make_work_items, plan_chunks
 from colframe.report import coverage
 
@@ -91,3 +91,17 @@ def test_a_plan_is_stored_per_file_and_reads_like_the_list_of_its_chunks():
     done[2] = done[5] = done[-1] = 1
     assert plan.coverage(done) == coverage([items[2], items[5], items[-1]])
     assert plan.uuids() == {item.filename: item.fileuuid for item in items}
+
+
+@pytest.mark.parametrize("items", [0, 1, 5])
+def test_submit_all_never_waits_on_nothing(items):
+    class Strict(SimulatedCluster):
+        def _collect(self, tasks, timeout):
+            assert tasks, "waited on no task: a real executor would block for ever"
+            return super()._collect(tasks, timeout)
+
+    with Strict(workers=1, cores=1) as cluster:
+        cluster._step()  # the worker joins before anything is submitted
+        specs = [FileSpec(f"/simulated/{n}.root", "Events") for n in range(items)]
+        results = list(cluster.submit_all(len, specs, kind="preprocess"))
+    assert len(results) == items
