@@ -242,6 +242,8 @@ class CheckpointStore:
         except FileNotFoundError:
             names = set()
         names = {n for n in names if n.endswith(_SUFFIX) and not n.startswith(".")}
+        if not names:  # a first run: no chunk key to compute
+            return 0, 0
         keys = {name.partition("-")[0] for name in names}
         found = stale = 0
         for item in items:

@@ -2,10 +2,13 @@
 
 ROOT files (TTree or RNTuple) are read with uproot; parquet files
 (``format="parquet"``) with pyarrow: their entry count is the number of rows and
-their UUID is derived from the path, as coffea does. The cache is a directory of small JSON records keyed by the file's location,
+their UUID is derived from the path, as coffea does. The cache is one SQLite
+database per cache directory, of small JSON records keyed by the file's location,
 size and modification time (local files), or its URL and what the server says
 of its version (size, ETag, modification time, when fsspec's ``info`` gives
-them), so a second run over unchanged files opens none of them for metadata.
+them), so a second run over unchanged files opens none of them for metadata (one
+file per record made 100,000 files 100,000 opens and reads); or a mapping the
+user gives (:class:`MappingCache`).
 A chunk checks, when it opens its file, that the file is still the one planned
 (:func:`check_planned`), which catches what the cache could not see.
 """
@@ -17,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterable, MutableMapping
 from pathlib import Path
@@ -26,7 +30,6 @@ from . import errors
 from .errors import FileChangedError, MissingProtocolError
 from .fileset import FileSpec, canonical_location
 from .plan import FileMeta, WorkItem
-from .serialize import atomic_write
 
 __all__ = [
     "FORMATS",
@@ -225,7 +228,9 @@ class MappingCache:
 
 
 class MetadataCache:
-    """On-disk cache of :class:`FileMeta`, one JSON record per file version.
+    """On-disk cache of :class:`FileMeta`, one JSON record per file version, all in one
+    SQLite database (``<directory>/metadata/records.sqlite``; safe to share between runs
+    and processes: each put is a transaction).
 
     A location that cannot be written (read-only home, full disk) is reported
     once, as a warning on the ``colframe.preprocess`` logger, and the run goes on
@@ -239,6 +244,38 @@ class MetadataCache:
         # the key seen before the file was read: a file changing while it is read
         # is then stored under its old version, never under its new one
         self._keys: dict[tuple[str, str], str | None] = {}
+        self._db: sqlite3.Connection | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_db": None}  # a connection stays with its process
+
+    def _connect(self, create: bool) -> sqlite3.Connection | None:
+        if self._db is None:
+            path = self.directory / "records.sqlite"
+            if not create and not path.exists():
+                return None
+            if create:
+                self.directory.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+            # WAL: readers never wait for a writer; NORMAL: a commit does not fsync (a
+            # crash may lose the last records, never leave one half-written)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, record TEXT)")
+            self._db = db
+        return self._db
+
+    def _read(self, key: str) -> str:
+        db = self._connect(create=False)
+        row = None if db is None else db.execute(_SELECT, (key,)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        return row[0]
+
+    def _write(self, key: str, record: str) -> None:
+        db = self._connect(create=True)
+        assert db is not None
+        db.execute(_INSERT, (key, record))
 
     def get(self, spec: FileSpec, clusters: bool = False) -> FileMeta | None:
         """The cached metadata of ``spec``, or None if absent or the file changed.
@@ -249,7 +286,7 @@ class MetadataCache:
         if key is None:
             return None
         try:
-            record = json.loads((self.directory / f"{key}.json").read_text())
+            record = json.loads(self._read(key))
             starts = record.get("clusters")
             if clusters and starts is None:
                 return None
@@ -260,7 +297,7 @@ class MetadataCache:
                 record["uuid"],
                 None if starts is None else tuple(int(x) for x in starts),
             )
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, sqlite3.Error):
             return None
 
     def put(self, meta: FileMeta) -> None:
@@ -276,10 +313,8 @@ class MetadataCache:
             fields["clusters"] = list(meta.clusters)
         record = json.dumps(fields)
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with atomic_write(self.directory / f"{key}.json", durable=False) as stream:
-                stream.write(record.encode())
-        except OSError as err:
+            self._write(key, record)
+        except (OSError, sqlite3.Error) as err:
             self.writable = False
             log.warning(
                 "the metadata cache %s cannot be written (%s: %s); running without it: set "
@@ -303,6 +338,10 @@ class MetadataCache:
                 return None
             ident = f"{canonical_location(local)}\0{st.st_size}\0{st.st_mtime_ns}"
         return hashlib.sha256(f"{ident}\0{spec.treename}".encode()).hexdigest()[:32]
+
+
+_SELECT = "SELECT record FROM records WHERE key = ?"
+_INSERT = "INSERT OR REPLACE INTO records VALUES (?, ?)"
 
 
 def _remote_version(url: str) -> str:

@@ -60,6 +60,7 @@ def failed_fileset(report: RunReport) -> dict[str, Any]:
             file["steps"].extend(steps)
         return file
 
+    holders: dict[FileSpec, list[Dataset]] | None = None  # built once, when a file failed
     for failure in [*report.failures, *report.skipped]:
         item = failure.item
         if isinstance(item, WorkItem):
@@ -67,12 +68,16 @@ def failed_fileset(report: RunReport) -> dict[str, Any]:
             file = want(item.dataset, item.usermeta, item.filename, item.treename, steps)
             file["uuid"] = item.fileuuid
         elif isinstance(item, FileSpec):
-            for dataset in report.datasets:
-                if item in dataset.files:
-                    given = dataset.preprocessed.get(item)
-                    known = given.steps if given is not None else None
-                    whole = [list(step) for step in known] if known is not None else None
-                    want(dataset.name, dataset.metadata, item.path, item.treename, whole)
+            if holders is None:  # not a scan of every dataset's files per failed file
+                holders = {}
+                for holder in report.datasets:
+                    for spec in dict.fromkeys(holder.files):
+                        holders.setdefault(spec, []).append(holder)
+            for dataset in holders.get(item, ()):
+                given = dataset.preprocessed.get(item)
+                known = given.steps if given is not None else None
+                whole = [list(step) for step in known] if known is not None else None
+                want(dataset.name, dataset.metadata, item.path, item.treename, whole)
         # a failed merge stops the run: there is no output to complete
     for entry in fileset.values():
         for file in entry["files"].values():

@@ -19,18 +19,18 @@ from .fileset import Dataset, FileSpec, is_count, normalize_fileset
 from .plan import (
     CHUNKINGS,
     FileMeta,
+    Plan,
     WorkItem,
     check_chunksize,
     check_maxchunks,
     chunk_ranges,
     datasets_of,
     files_to_preprocess,
-    make_work_items,
+    plan_chunks,
 )
 from .preprocess import FORMATS, MappingCache, MetadataCache, check_protocols, fetch_metadata
 from .progress import make_progress
 from .report import RunReport
-from .rerun import coverage
 from .results import ChunkFailure, Err
 from .schedule import file_metadata, run_chunks
 
@@ -185,7 +185,7 @@ class Runner:
                 if planned is None:
                     items = self._chunks(executor, datasets, report, progress, uproot_options)
                 else:
-                    items = self._given_chunks(planned, report)
+                    items = self._given_chunks(Plan.of(planned), report)
             except KeyboardInterrupt as interrupt:  # leaving `with executor` cancels its tasks
                 msg = "interrupted while preprocessing: no chunk was processed"
                 raise RunInterrupted(msg, report) from interrupt
@@ -225,7 +225,7 @@ class Runner:
         report = RunReport(executor=repr(executor), datasets=datasets)
         with make_progress(self.status) as progress, executor:
             options = {**self.uproot_options, **(uproot_options or {})}
-            return self._chunks(executor, datasets, report, progress, options), report
+            return list(self._chunks(executor, datasets, report, progress, options)), report
 
     def preprocess(
         self,
@@ -257,7 +257,7 @@ class Runner:
     # phases -----------------------------------------------------------------
     def _chunks(
         self, executor: Executor, datasets: list[Dataset], report, progress, uproot_options
-    ) -> list[WorkItem]:
+    ) -> Plan:
         """Preprocess the files and cut ``datasets`` into chunks (shared by __call__ and plan).
 
         With ``maxchunks`` only the files needed are opened: the first
@@ -273,7 +273,7 @@ class Runner:
             metas.update(self._preprocess(executor, specs, report, progress, uproot_options))
             tried.update(specs)
             specs = self._more_files(datasets, metas, tried)
-        items = make_work_items(datasets, metas, self.chunksize, self.maxchunks, self.chunking)
+        items = plan_chunks(datasets, metas, self.chunksize, self.maxchunks, self.chunking)
         return self._given_chunks(items, report)
 
     def _more_files(
@@ -293,10 +293,10 @@ class Runner:
             more.update(dict.fromkeys(untried[: max(self.maxchunks - chunks, 0)]))
         return list(more)
 
-    def _given_chunks(self, items: list[WorkItem], report: RunReport) -> list[WorkItem]:
+    def _given_chunks(self, items: Plan, report: RunReport) -> Plan:
         report.chunks_total = len(items)
-        report.uuids = {item.filename: item.fileuuid for item in items}
-        report.events_total = sum(len(item) for item in items)
+        report.uuids = items.uuids()
+        report.events_total = items.events
         return items
 
     def _preprocess(
@@ -345,7 +345,7 @@ class Runner:
         raise chunk_error(msg, failure, report)
 
     def _process(
-        self, executor: Executor, items, chunk: ProcessChunk, report: RunReport, progress
+        self, executor: Executor, items: Plan, chunk: ProcessChunk, report: RunReport, progress
     ) -> Any:
         cpu = time.process_time()
         store = self.checkpoint
@@ -365,7 +365,7 @@ class Runner:
         report.wall_seconds["process"] = outcome.process_seconds
         report.wall_seconds["merge (after processing)"] = outcome.merge_tail_seconds
         if outcome.interrupted:
-            self._interrupted(outcome.done, report)
+            self._interrupted(items, outcome.done, report)
         if outcome.failed:
             failure = outcome.failed[0]
             report.failures.extend(outcome.failed)
@@ -380,7 +380,7 @@ class Runner:
         report.cpu_seconds["driver"] = time.process_time() - cpu
         if partial is None:
             return None
-        report.coverage = coverage(outcome.done)
+        report.coverage = items.coverage(outcome.done)
         report.chunks_from_checkpoint = partial.from_checkpoint
         report.checkpoints_rejected = partial.checkpoints_rejected
         report.events_processed = partial.events
@@ -389,9 +389,9 @@ class Runner:
         report.cpu_seconds["chunks (workers)"] = partial.cputime
         return partial.out
 
-    def _interrupted(self, done: list[WorkItem], report: RunReport) -> None:
+    def _interrupted(self, items: Plan, done: bytearray, report: RunReport) -> None:
         """Ctrl-C while chunks ran: raise RunInterrupted with what finished."""
-        report.coverage = coverage(done)
+        report.coverage = items.coverage(done)
         saved = (
             f"; they are saved in the checkpoint {self.checkpoint.url}: run again with it to "
             "continue from there"

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._work import merge_partials
 from .executors._base import Executor, Task
 from .fileset import FileSpec
-from .plan import WorkItem
+from .plan import Plan, WorkItem
 from .preprocess import MappingCache, MetadataCache, fetch_metadata
 from .progress import Progress
 from .results import ChunkFailure, Err, Ok, Result
@@ -68,25 +68,21 @@ def file_metadata(
 class Outcome:
     """What :func:`run_chunks` did: the final ref (or None) and the chunk accounting.
 
-    ``done`` lists the chunks that were processed, in plan order (and, when the
-    run finished, merged into ``final``).
+    ``done`` marks the chunks that were processed (``done[i]`` is 1 for the
+    plan's chunk ``i``): one byte per chunk, not a list of them; ``ok`` counts them.
     """
 
     final: Any = None
-    done: list[WorkItem] = field(default_factory=list)
+    done: bytearray = field(default_factory=bytearray)
+    ok: int = 0
     retried: int = 0
     merges: int = 0
     failed: list[ChunkFailure] = field(default_factory=list)
     skipped: list[ChunkFailure] = field(default_factory=list)
     process_seconds: float = 0.0
     merge_tail_seconds: float = 0.0
-    #: Ctrl-C stopped the run: ``final`` is None, ``done`` lists what was processed
+    #: Ctrl-C stopped the run: ``final`` is None, ``done`` marks what was processed
     interrupted: bool = False
-
-    @property
-    def ok(self) -> int:
-        """Chunks processed successfully."""
-        return len(self.done)
 
 
 def _level_sizes(leaves: int, fan_in: int) -> list[int]:
@@ -150,7 +146,7 @@ class MergeTree:
 def run_chunks(
     executor: Executor,
     work: Callable[[WorkItem], Any],
-    items: list[WorkItem],
+    items: Sequence[WorkItem],
     *,
     fan_in: int,
     skip: tuple[type[BaseException], ...],
@@ -166,73 +162,117 @@ def run_chunks(
     Stops at the first failure that ``skip`` does not cover (``Outcome.failed``),
     and at Ctrl-C (``Outcome.interrupted``; the caller stops the executor, which
     cancels the tasks in flight).
+
+    The driver's cost per chunk does not grow with the run: items are taken from
+    ``items`` (a :class:`~colframe.plan.Plan` makes them one at a time) as they are
+    submitted, what is in flight is one dict handed to ``wait`` as it is, and the
+    bars move at most every :data:`PROGRESS_SECONDS`.
     """
-    outcome = Outcome()
+    outcome = Outcome(done=bytearray(len(items)))
     tree = MergeTree(len(items), fan_in)
-    events_bar = progress.add("Processing", sum(len(i) for i in items), "events")
-    expected = tree.merges_expected
-    merge_bar = progress.add("Merging", expected, "merges")
-    processing: dict[Task, int] = {}  # insertion-ordered: no set iteration anywhere
-    merging: dict[Task, tuple[tuple[int, int], list]] = {}
-    done: list[int] = []
-    submitted = 0
+    events = items.events if isinstance(items, Plan) else sum(len(i) for i in items)
+    bars = _Bars(progress, events, tree.merges_expected)
+    # task -> plan index (a chunk) or (node, refs) (a merge); insertion-ordered
+    inflight: dict[Task, Any] = {}
+    queue = enumerate(items)
+    left = len(items)
+    chunks_inflight = 0
     start = time.perf_counter()
     processed_at = None
     noted_at = -1.0  # the executor's status (e.g. workers connected) beside the events bar
 
     def record(merges: list) -> None:
         for node, refs in merges:
-            merging[executor.submit(merge_partials, refs, kind="merge", keep=True)] = (node, refs)
-
-    def finish() -> Outcome:
-        outcome.done = [items[index] for index in sorted(done)]
-        return outcome
+            inflight[executor.submit(merge_partials, refs, kind="merge", keep=True)] = (node, refs)
 
     try:
         while not tree.done:
             if time.perf_counter() - noted_at >= 1.0:
                 noted_at = time.perf_counter()
-                progress.note(events_bar, executor.status())
+                progress.note(bars.events_bar, executor.status())
             limit = 2 * executor.slots  # read every time: elastic pools grow and shrink
-            while submitted < len(items) and len(processing) + len(merging) < limit:
-                task = executor.submit(work, items[submitted], kind="process", keep=True)
-                processing[task] = submitted
-                submitted += 1
-            for task, result in executor.wait([*processing, *merging]):
-                if task in merging:
-                    node, refs = merging.pop(task)
+            while left and len(inflight) < limit:
+                index, item = next(queue)
+                inflight[executor.submit(work, item, kind="process", keep=True)] = index
+                left -= 1
+                chunks_inflight += 1
+            for task, result in executor.wait(inflight.keys()):
+                what = inflight.pop(task)
+                if task.kind == "merge":
+                    (level, index), refs = what
                     if isinstance(result, Err):
                         outcome.failed.append(result.failure)
-                        return finish()
+                        return outcome
                     for ref in refs:
                         executor.release(ref)
                     outcome.merges += 1
-                    progress.advance(merge_bar)
-                    record(tree.put(*node, result.value))
+                    bars.merged()
+                    record(tree.put(level, index, result.value))
                     continue
-                index = processing.pop(task)
+                chunks_inflight -= 1
                 outcome.retried += task.attempts > 1
-                progress.advance(events_bar, len(task.arg))
+                bars.processed(len(task.arg))
                 if isinstance(result, Err):
                     if not result.failure.matches(skip):
                         outcome.failed.append(result.failure)
-                        return finish()
+                        return outcome
                     outcome.skipped.append(result.failure)
-                    record(tree.put(0, index, None))
+                    record(tree.put(0, what, None))
                 else:
-                    done.append(index)
-                    record(tree.put(0, index, result.value))
-            if tree.merges_expected != expected:  # skipped chunks left groups with fewer than 2
-                expected = tree.merges_expected
-                progress.update_total(merge_bar, expected)
-            if processed_at is None and submitted == len(items) and not processing:
+                    outcome.ok += 1
+                    outcome.done[what] = 1
+                    record(tree.put(0, what, result.value))
+            bars.merges_expected(tree.merges_expected)
+            if processed_at is None and not left and not chunks_inflight:
                 processed_at = time.perf_counter()
     except KeyboardInterrupt:
         outcome.interrupted = True
-        return finish()
+        return outcome
+    finally:
+        bars.flush()
     end = time.perf_counter()
     processed_at = processed_at or end
     outcome.process_seconds = processed_at - start
     outcome.merge_tail_seconds = end - processed_at
     outcome.final = tree.final
-    return finish()
+    return outcome
+
+
+#: the bars move at most this often (a big run finishes thousands of chunks a second)
+PROGRESS_SECONDS = 0.1
+
+
+class _Bars:
+    """The Processing and Merging bars of one run, advanced in batches."""
+
+    def __init__(self, progress: Progress, events: int, merges: int) -> None:
+        self.progress = progress
+        self.events_bar = progress.add("Processing", events, "events")
+        self.merge_bar = progress.add("Merging", merges, "merges")
+        self.expected = merges
+        self.events = self.merges = 0
+        self.shown = time.monotonic()
+
+    def processed(self, events: int) -> None:
+        self.events += events
+        if time.monotonic() - self.shown >= PROGRESS_SECONDS:
+            self.flush()
+
+    def merged(self) -> None:
+        self.merges += 1
+        if time.monotonic() - self.shown >= PROGRESS_SECONDS:
+            self.flush()
+
+    def merges_expected(self, expected: int) -> None:
+        if expected != self.expected:  # skipped chunks left groups with fewer than 2
+            self.flush()
+            self.expected = expected
+            self.progress.update_total(self.merge_bar, expected)
+
+    def flush(self) -> None:
+        if self.events:
+            self.progress.advance(self.events_bar, self.events)
+        if self.merges:
+            self.progress.advance(self.merge_bar, self.merges)
+        self.events = self.merges = 0
+        self.shown = time.monotonic()

@@ -127,3 +127,42 @@ def test_second_run_reads_all_metadata_from_cache(generated, tmp_path):
     _, first = runner(fileset, "Events", processor_instance=CoffeaStyle())
     _, second = runner(fileset, "Events", processor_instance=CoffeaStyle())
     assert (first.files_from_cache, second.files_from_cache) == (0, 3)
+
+
+@pytest.mark.parametrize("chunking", ["even", "coffea"])
+@pytest.mark.parametrize("maxchunks", [None, 3])
+def test_plan_stores_coffea_and_cluster_aligned_chunks_as_each_files_steps(chunking, maxchunks):
+    from colframe.plan import Plan, plan_chunks
+
+    datasets = normalize_fileset({"d": {"files": {"a.root": "Events", "b.root": "Events"}}})
+    specs = datasets[0].files
+    metas = {
+        specs[0]: FileMeta("a.root", "Events", 1000, "ua", (0, 90, 230, 400, 555, 700, 860, 1000)),
+        specs[1]: FileMeta("b.root", "Events", 103, "ub"),
+    }
+    plan = plan_chunks(datasets, metas, 200, maxchunks, chunking)
+    expected = []
+    for spec in specs:
+        meta = metas[spec]
+        for start, stop in chunk_ranges(meta.numentries, 200, chunking, meta.clusters):
+            expected.append((spec.path, start, stop))
+    expected = expected[:maxchunks] if maxchunks else expected
+    got = [(item.filename, item.entrystart, item.entrystop) for item in plan]
+    assert got == expected
+    assert [(i.filename, i.entrystart, i.entrystop) for i in plan[:]] == expected
+    assert plan.events == sum(stop - start for _, start, stop in expected)
+    assert list(plan) == make_work_items(datasets, metas, 200, maxchunks, chunking)
+    # chunks planned earlier (Runner.preprocess's) come back as the same plan, in order
+    again = Plan.of(list(plan))
+    assert list(again) == list(plan)
+    assert again.events == plan.events
+    assert again.coverage() == plan.coverage()
+
+
+def test_plan_refuses_an_unknown_chunking():
+    from colframe.plan import plan_chunks
+
+    datasets = normalize_fileset({"d": {"files": {"a.root": "Events"}}})
+    metas = {datasets[0].files[0]: FileMeta("a.root", "Events", 10, "u")}
+    with pytest.raises(FilesetError, match="chunking"):
+        plan_chunks(datasets, metas, 5, chunking="uneven")

@@ -52,6 +52,7 @@ class Shuffled(Executor):
         task.handle = execute(task.function, task.arg, task.kind, self.store if task.keep else None)
 
     def _collect(self, tasks, timeout):
+        tasks = list(tasks)
         self.in_flight.append(len(tasks))
         if self.order == "reversed":
             tasks = tasks[::-1]
@@ -142,7 +143,8 @@ def test_output_depends_on_plan_and_fan_in_only(order, fan_in):
     assert final.out["sum"] == _left_fold_tree(x, fan_in)
     assert final.out["n"] == {"chunks": 23}
     assert final.events == 230
-    assert [item.entrystart for item in outcome.done] == list(range(0, 230, 10))
+    assert outcome.ok == 23
+    assert outcome.done == bytearray([1] * 23)
     assert outcome.merges == merge_groups_total(23, fan_in) == progress.totals["Merging"]
     assert progress.done["Merging"] == outcome.merges
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Self
@@ -27,6 +27,8 @@ from ..errors import ExecutorError
 from ..results import Err, Result
 
 __all__ = ["Executor", "Task", "executor_names", "get_executor", "register", "worker_count"]
+
+_END = object()
 
 
 @dataclass(eq=False)
@@ -90,8 +92,15 @@ class Executor(ABC):
         """Start ``task`` (set ``task.handle``)."""
 
     @abstractmethod
-    def _collect(self, tasks: list[Task], timeout: float | None) -> list[tuple[Task, Result]]:
-        """Wait until at least one of ``tasks`` finished (or ``timeout``); return them."""
+    def _collect(
+        self, tasks: Collection[Task], timeout: float | None
+    ) -> list[tuple[Task, Result]]:
+        """Wait until at least one of ``tasks`` finished (or ``timeout``); return them.
+
+        ``tasks`` is the caller's own collection (the scheduler's dict of tasks in
+        flight, as a keys view): read it, never copy it per call where it can be
+        avoided, since the scheduler calls this once or more per chunk.
+        """
 
     def fetch(self, ref: Any) -> Any:
         """The value behind a ref returned by a ``keep=True`` task."""
@@ -145,10 +154,15 @@ class Executor(ABC):
                 results.append(result)
         _preflight.check(results, modules, repr(self))
 
-    def wait(self, tasks: Iterable[Task], timeout: float | None = None) -> list[tuple[Task, Result]]:
-        """Finished tasks among ``tasks``; failed ones are retried here, up to ``retries``."""
+    def wait(
+        self, tasks: Collection[Task], timeout: float | None = None
+    ) -> list[tuple[Task, Result]]:
+        """Finished tasks among ``tasks``; failed ones are retried here, up to ``retries``.
+
+        ``tasks`` is read as it is, not copied: a retried task stays in it.
+        """
         finished = []
-        for task, result in self._collect(list(tasks), timeout):
+        for task, result in self._collect(tasks, timeout):
             if isinstance(result, Err):
                 failure = result.failure
                 if failure.retryable and task.attempts <= self.retries:
@@ -167,15 +181,21 @@ class Executor(ABC):
         Keeps ``2 * slots`` tasks in flight, ``slots`` read anew at every step:
         workers of an elastic pool join (and leave) while the items run.
         """
-        queue = list(items)
-        queue.reverse()
-        pending: list[Task] = []
-        while queue or pending:
+        queue = iter(items)
+        pending: dict[Task, None] = {}
+        more = True
+        while more or pending:
             limit = 2 * self.slots
-            while queue and len(pending) < limit:
-                pending.append(self.submit(function, queue.pop(), kind=kind))
-            for task, result in self.wait(pending):
-                pending.remove(task)
+            while more and len(pending) < limit:
+                item = next(queue, _END)
+                if item is _END:
+                    more = False
+                    break
+                pending[self.submit(function, item, kind=kind)] = None
+            if not pending and not more:  # all done: waiting on nothing would never return
+                break
+            for task, result in self.wait(pending.keys()):
+                del pending[task]
                 yield task.arg, result
 
 

@@ -25,7 +25,8 @@ import socket
 import tempfile
 import time
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
@@ -151,7 +152,8 @@ class ManagerWorkerExecutor(Executor):
         self.peak_memory_mb: dict[str, float] = {}
         self._functions: ShippedFunctions[Any] = ShippedFunctions(self._ship)
         self._running: dict[int, tuple[Task, Any, Any]] = {}  # engine id -> (task, et, output)
-        self._finished: dict[int, Result] = {}  # engine ids finished, not yet asked for
+        # engine ids finished, not yet asked for -> (task, result)
+        self._finished: dict[int, tuple[Task, Result]] = {}
         self._splits: dict[int, _Split] = {}  # id(internal task) -> its split
         self._staging: Path | None = None
         self._password: str | os.PathLike | None = None  # the one in use (maybe made here)
@@ -324,11 +326,15 @@ class ManagerWorkerExecutor(Executor):
         """
         return {"cores": 1, **self.resources.get(category, {})}
 
-    def _collect(self, tasks: list[Task], timeout: float | None) -> list[tuple[Task, Result]]:
-        wanted = {task.handle: task for task in tasks}
+    def _collect(self, tasks: Collection[Task], timeout: float | None) -> list[tuple[Task, Result]]:
+        # the few finished tasks are looked up among those asked for, not the reverse: the
+        # scheduler may have thousands in flight and asks once or more per chunk
+        wanted = tasks if isinstance(tasks, AbstractSet) else set(tasks)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            done = [(wanted[i], self._finished.pop(i)) for i in list(wanted) if i in self._finished]
+            done = [
+                self._finished.pop(i) for i, (task, _) in list(self._finished.items()) if task in wanted
+            ]
             if done or (deadline is not None and time.monotonic() >= deadline):
                 return done
             remaining = 1 if deadline is None else max(0, int(deadline - time.monotonic()))
@@ -390,7 +396,7 @@ class ManagerWorkerExecutor(Executor):
             return
         split = self._splits.pop(id(task), None)
         if split is None:
-            self._finished[task.handle] = result
+            self._finished[task.handle] = (task, result)
         else:
             self._split_progress(split, task, result)
 

@@ -18,6 +18,7 @@ import logging
 import os
 import uuid
 import weakref
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -285,7 +286,7 @@ class DaskExecutor(Executor):
         self._futures.add(future)
         task.handle = future
 
-    def _collect(self, tasks: list[Task], timeout: float | None) -> list[tuple[Task, Result]]:
+    def _collect(self, tasks: Collection[Task], timeout: float | None) -> list[tuple[Task, Result]]:
         from ._dask_worker import Kept
 
         distributed = extras.distributed()

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Collection
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -292,7 +293,7 @@ class FuturesExecutor(Executor):
         future = self._pool.submit(_run, path, payload, task.kind, store, running, token)
         task.handle = (future, self._generation, token, payload)
 
-    def _collect(self, tasks: list[Task], timeout: float | None) -> list[tuple[Task, Result]]:
+    def _collect(self, tasks: Collection[Task], timeout: float | None) -> list[tuple[Task, Result]]:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -300,7 +301,7 @@ class FuturesExecutor(Executor):
             if finished or (deadline is not None and time.monotonic() >= deadline):
                 return finished
 
-    def _collect_once(self, tasks: list[Task], timeout: float | None) -> list[tuple[Task, Result]]:
+    def _collect_once(self, tasks: Collection[Task], timeout: float | None) -> list[tuple[Task, Result]]:
         by_future = {task.handle[0]: task for task in tasks}
         done, _ = wait(by_future, timeout=timeout, return_when=FIRST_COMPLETED)
         finished = []

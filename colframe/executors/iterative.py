@@ -6,6 +6,8 @@ others, no processes, tracebacks point straight at the user's code.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from ..results import Result
 from ._base import Executor, Task
 from ._store import MemoryStore
@@ -42,7 +44,7 @@ class IterativeExecutor(Executor):
         store = self._store if task.keep else None
         task.handle = execute(task.function, task.arg, task.kind, store)
 
-    def _collect(self, tasks: list[Task], timeout: float | None) -> list[tuple[Task, Result]]:
+    def _collect(self, tasks: Collection[Task], timeout: float | None) -> list[tuple[Task, Result]]:
         return [(task, task.handle) for task in tasks]
 
     def __repr__(self) -> str:
