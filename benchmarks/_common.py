@@ -183,6 +183,10 @@ def contenders(
     if taskvine:
         colframe_taskvine = ours("taskvine", workers=workers)
         rows += taskvine_contenders(workers, chunksize, stack, schema, colframe_taskvine)
+        # Work Queue: a PythonTask per chunk and merge (no libraries), outputs via the manager
+        rows.append(
+            Contender(f"colframe WorkQueue({workers})", workers, ours("workqueue", workers=workers))
+        )
     rows += [
         Contender(
             "coffea Iterative",

@@ -278,11 +278,17 @@ def _taskvine_summary(chart: dict, workers: int) -> str:
             f"{walls[futures]:.2f}",
             f"{bound:.2f} ({'met' if walls[ours] <= bound else 'not met'})",
         ])
+    queue = f"colframe WorkQueue({workers})"
+    compared = [w for w in chart.values() if ours in w and theirs in w and futures in w]
+    for row, walls in zip(rows, compared, strict=True):
+        wq = walls.get(queue)
+        row.append(f"{wq:.2f} ({wq / walls[ours]:.1f}×)" if wq is not None else "")
     if not rows:
         return ""
     table = markdown_table(
         ["query", f"colframe TaskVine({workers}) s", f"coffea TaskVine({workers}) s",
-         "speed-up", f"colframe Futures({workers}) s", "goal 1.25 × Futures + 1 s"],
+         "speed-up", f"colframe Futures({workers}) s", "goal 1.25 × Futures + 1 s",
+         f"colframe WorkQueue({workers}) s (× TaskVine)"],
         rows,
     )
     return (

@@ -31,8 +31,13 @@ def test_colframe_bench_adl(tmp_path):
         "colframe Dask(1)",
         "coffea Iterative",
         "coffea Futures(1)",
+        "colframe TaskVine(1)",
+        "coffea TaskVine(1)",
+        "colframe WorkQueue(1)",
     ):
         assert f"| q1 | {name} |" in text
+    taskvine = text.split("## TaskVine")[1].split("## All runs")[0]
+    assert "| q1 | " in taskvine  # colframe TaskVine beside coffea's, Futures and Work Queue
     assert output.with_suffix(".png").stat().st_size > 0
 
 
