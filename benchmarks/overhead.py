@@ -54,6 +54,8 @@ def _executors(workers: int, slow_chunks: int):
     yield f"futures({workers})", FuturesExecutor(workers=workers), None
     yield f"dask({workers})", DaskExecutor(workers=workers, dashboard_address=":0"), None
     yield f"taskvine({workers}) serverless", TaskVineExecutor(workers=workers), None
+    direct = TaskVineExecutor(workers=workers, exec_mode="direct")
+    yield f"taskvine({workers}) serverless direct", direct, None
     tasks = TaskVineExecutor(workers=workers, mode="tasks")
     yield f"taskvine({workers}) tasks", tasks, slow_chunks
     yield f"workqueue({workers})", WorkQueueExecutor(workers=workers), slow_chunks
