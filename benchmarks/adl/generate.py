@@ -548,6 +548,8 @@ def _z_decays(rng: np.random.Generator, k: int) -> tuple[np.ndarray, ...]:
             ok &= (pt > 3.0) & (np.abs(eta) < 2.4)
         chunks.append(tuple(x[ok] for leg in legs for x in leg))
         have += int(ok.sum())
+    if not chunks:  # no Z decay asked for (tiny files)
+        return tuple(np.empty(0) for _ in range(6))
     return tuple(np.concatenate([c[i] for c in chunks])[:k] for i in range(6))
 
 

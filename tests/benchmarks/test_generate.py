@@ -442,3 +442,15 @@ def test_measure_and_cli(tmp_path, capsys, small):
 def test_parallel_workers_write_the_same_files(tmp_path, small):
     paths = gen.generate(tmp_path, 4_000, n_files=2, seed=3, workers=2)
     _assert_same(_read(small), _read(paths))
+
+
+def test_tiny_files_without_z_candidates_generate(tmp_path):
+    # many files of a few events: some files get no Z decay at all (it crashed on an empty
+    # concatenation when the scale benchmark asked for 1,000 files of 200 events)
+    from benchmarks.adl.generate import _z_decays, ensure_dataset
+
+    legs = _z_decays(np.random.default_rng(0), 0)
+    assert len(legs) == 6
+    assert all(leg.size == 0 for leg in legs)
+    files = ensure_dataset(tmp_path, 40 * 20, n_files=40, seed=3)
+    assert len(files) == 40
