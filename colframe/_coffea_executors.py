@@ -278,13 +278,7 @@ class TaskVineExecutor(CoffeaExecutor):
         from .executors.taskvine import TaskVineExecutor as _Vine
 
         o = self.options
-        mode = _RESOURCES_MODES.get(o["resources_mode"])
-        if mode is None:
-            msg = (
-                f"resources_mode must be one of {sorted(_RESOURCES_MODES)}, "
-                f"not {o['resources_mode']!r}"
-            )
-            raise ExecutorError(msg)
+        mode = _resources_mode(o["resources_mode"])
         tasks = mode != "fixed" or o["resource_monitor"] not in ("off", None, False)
         if tasks:
             log.warning(
@@ -383,8 +377,6 @@ class WorkQueueExecutor(CoffeaExecutor):
         "compression": "partial outputs are always lz4-compressed",
     }
     refused: ClassVar[dict[str, str]] = {
-        "environment_file": "start the workers inside the environment "
-        "(colframe env run env.tar.gz -- work_queue_worker HOST PORT), or use TaskVineExecutor",
         "x509_proxy": "set X509_USER_PROXY in the workers' environment",
         "gpus": "colframe's task categories declare cores, memory and disk only",
         "fast_terminate_workers": "not supported",
@@ -396,13 +388,7 @@ class WorkQueueExecutor(CoffeaExecutor):
         from .executors.workqueue import WorkQueueExecutor as _WorkQueue
 
         o = self.options
-        mode = _RESOURCES_MODES.get(o["resources_mode"])
-        if mode is None:
-            msg = (
-                f"resources_mode must be one of {sorted(_RESOURCES_MODES)}, "
-                f"not {o['resources_mode']!r}"
-            )
-            raise ExecutorError(msg)
+        mode = _resources_mode(o["resources_mode"])
         name = o["manager_name"] or o["master_name"]
         port = o["port"] if o["port"] is not None else (0 if name else 9123)
         wanted = (("cores", o["cores"]), ("memory", o["memory"]), ("disk", o["disk"]))
@@ -418,4 +404,14 @@ class WorkQueueExecutor(CoffeaExecutor):
             resources={"processing": processing} if processing else None,
             resources_mode=mode,
             split_on_exhaustion=o["split_on_exhaustion"],
+            environment=o["environment_file"],
         )
+
+
+def _resources_mode(name: str) -> str:
+    """colframe's allocation mode for coffea's ``resources_mode``; ExecutorError otherwise."""
+    mode = _RESOURCES_MODES.get(name)
+    if mode is None:
+        msg = f"resources_mode must be one of {sorted(_RESOURCES_MODES)}, not {name!r}"
+        raise ExecutorError(msg)
+    return mode

@@ -146,7 +146,7 @@ def test_executor_arguments_are_coffeas_and_a_typo_names_the_closest():
     assert processor.DaskExecutor(treereduction=7).fan_in == 7
 
 
-def test_coffea_07_work_queue_executor_args_are_translated():
+def test_coffea_07_work_queue_executor_args_are_translated(tmp_path):
     """TopEFT's coffea 0.7 executor_args, as docs/workqueue.md's table translates them."""
     executor_args = {"port": 9123, "master_name": "topeft", "resources_mode": "max-seen",
                      "resource_monitor": "watchdog", "retries": 5, "treereduction": 20,
@@ -157,8 +157,11 @@ def test_coffea_07_work_queue_executor_args_are_translated():
     assert native.resources == {"processing": {"cores": 4, "memory": 8000, "disk": 16000}}
     assert native.resources_mode == "max" and native.resource_monitor and native.workers == 0
     assert compat.fan_in == 20
-    with pytest.raises(ExecutorError, match="colframe env run"):
-        processor.WorkQueueExecutor(environment_file="env.tar.gz")
+    # environment_file is the tarball tasks run in (Work Queue's environment=)
+    tarball = tmp_path / "env.tar.gz"
+    tarball.write_bytes(b"")
+    with_env = processor.WorkQueueExecutor(environment_file=str(tarball)).native()
+    assert str(with_env.environment) == str(tarball)
 
 
 def test_use_result_type_returns_err_for_a_skipbadfiles_type(tmp_path):
