@@ -161,16 +161,16 @@ class ProcessChunk:
         tic, cpu = time.perf_counter(), time.process_time()
         access_log: list = []
         file, bytes_before = None, 0
+        common = {
+            "schemaclass": self.schema,
+            "metadata": _metadata(item),
+            "access_log": access_log,
+            "mode": "virtual",
+            "entry_start": item.entrystart,
+            "entry_stop": item.entrystop,
+        }
         if self.format == "parquet":
-            events = NanoEventsFactory.from_parquet(
-                file=item.filename,
-                schemaclass=self.schema,
-                metadata=_metadata(item),
-                access_log=access_log,
-                mode="virtual",
-                entry_start=item.entrystart,
-                entry_stop=item.entrystop,
-            ).events()
+            events = NanoEventsFactory.from_parquet(file=item.filename, **common).events()
         else:
             # this thread's own file: the difference below counts this chunk's reads only
             file, _ = self._files.get(item.filename, item.treename, self.uproot_options, item)
@@ -178,13 +178,8 @@ class ProcessChunk:
             events = NanoEventsFactory.from_root(
                 file=file,
                 treepath=item.treename,
-                schemaclass=self.schema,
-                metadata=_metadata(item),
-                access_log=access_log,
-                mode="virtual",
-                entry_start=item.entrystart,
-                entry_stop=item.entrystop,
                 iteritems_options=self.iteritems_options,
+                **common,
             ).events()
         out = process_function(self.processor)(events)
         if out is None:

@@ -24,6 +24,7 @@ __all__ = [
     "check_chunksize",
     "check_maxchunks",
     "chunk_ranges",
+    "coalesce",
     "datasets_of",
     "files_to_preprocess",
     "make_work_items",
@@ -272,7 +273,7 @@ class Plan(Sequence[WorkItem]):
             else:
                 spans = [file.span(i) for i in range(file.count) if marks is None or marks[i]]
             ranges.setdefault(key, []).extend(spans)
-        return {key: _coalesce(spans) for key, spans in ranges.items() if spans}
+        return {key: coalesce(spans) for key, spans in ranges.items() if spans}
 
 
 def _same_file(a: WorkItem, b: WorkItem) -> bool:
@@ -286,7 +287,8 @@ def _same_file(a: WorkItem, b: WorkItem) -> bool:
     )
 
 
-def _coalesce(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+def coalesce(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` sorted, overlapping and adjacent ranges joined."""
     joined: list[tuple[int, int]] = []
     for start, stop in sorted(spans):
         if joined and start <= joined[-1][1]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .fileset import Dataset, FileSpec
-from .plan import WorkItem
+from .plan import WorkItem, coalesce
 from .results import ChunkFailure
 
 __all__ = ["ChunkFailure", "Coverage", "RunReport", "coalesce", "coverage", "failed_fileset"]
@@ -29,15 +29,6 @@ def coverage(items: Iterable[WorkItem]) -> Coverage:
     return {key: coalesce(spans) for key, spans in ranges.items()}
 
 
-def coalesce(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    """``spans`` sorted, overlapping and adjacent ranges joined."""
-    joined: list[tuple[int, int]] = []
-    for start, stop in sorted(spans):
-        if joined and start <= joined[-1][1]:
-            joined[-1] = (joined[-1][0], max(joined[-1][1], stop))
-        else:
-            joined.append((start, stop))
-    return joined
 
 
 def failed_fileset(report: RunReport) -> dict[str, Any]:
