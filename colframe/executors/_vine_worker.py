@@ -87,7 +87,7 @@ def warm_up() -> dict[str, Any]:
     """Library start-up: import what chunks need, once, before calls are forked from it."""
     # In fork mode every call runs in a child of this process: what is imported here is
     # imported once per worker, what a call imports is imported again by every call.
-    # coffea.processor (ProcessorABC, ~0.35 s) and hist are what processors import.
+    # coffea.processor (ProcessorABC) and hist are what processors import.
     import awkward  # noqa: F401
     import coffea.nanoevents
     import coffea.processor  # noqa: F401
