@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-stamp
 setup: $(STAMP)
 
 # cctools (TaskVine, Work Queue) is built from ../shared/vendor into .venv when ndcctools is missing
-$(STAMP): pyproject.toml tools/build_cctools.sh
+$(STAMP): pyproject.toml tools/build_cctools.sh tools/cctools_patches.py
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e '.[test,jobqueue,envs]'

@@ -3,7 +3,8 @@
 #
 #   tools/build_cctools.sh VENV
 #
-# Skips the build when VENV already imports ndcctools.taskvine at version >= 7.15.
+# Skips the build when VENV already imports ndcctools.taskvine at version >= 7.15, unless that
+# is an earlier build of this script without the fixes of tools/cctools_patches.py (then rebuilds).
 # The source tarball is ../shared/vendor/cctools-7.17.1-src.tar.gz beside the checkout, or
 # CCTOOLS_SRC=path/to/cctools-X-src.tar.gz. Needs a C compiler, make, and the zlib and OpenSSL
 # headers; swig comes from pip. Users with conda install `ndcctools` from conda-forge instead.
@@ -26,9 +27,20 @@ PY
 # library tasks import conda_pack and threadpoolctl on the worker; swig builds the bindings
 "$py" -m pip install --quiet swig conda-pack threadpoolctl
 
+site_of_taskvine() {
+    "$py" -c 'import pathlib, ndcctools.taskvine as v; print(pathlib.Path(v.__file__).parents[2])'
+}
+
 if have_taskvine; then
-    echo "cctools: ndcctools.taskvine already in $venv, not building"
-    exit 0
+    if [ ! -x "$venv/bin/vine_worker" ]; then
+        echo "cctools: ndcctools.taskvine already importable from $venv (installed elsewhere), not building"
+        exit 0
+    fi
+    if "$py" "$here/tools/cctools_patches.py" check "$(site_of_taskvine)"; then
+        echo "cctools: ndcctools.taskvine already in $venv with colframe's fixes, not building"
+        exit 0
+    fi
+    echo "cctools: $venv has an earlier build without colframe's fixes: rebuilding"
 fi
 if [ ! -f "$src" ]; then
     echo "cctools: source tarball not found: $src" >&2
@@ -44,6 +56,7 @@ trap 'rm -rf "$work"' EXIT
 echo "cctools: building $(basename "$src") into $venv (about 20 s on 2 cores)"
 tar xzf "$src" -C "$work"
 cd "$work"/cctools-*/
+"$py" "$here/tools/cctools_patches.py" apply .
 {
     # TCP_LOW_PORT/TCP_HIGH_PORT must not leak into anything the build starts
     unset TCP_LOW_PORT TCP_HIGH_PORT
@@ -58,4 +71,5 @@ cd "$work"/cctools-*/
     exit 1
 }
 have_taskvine || { echo "cctools: built, but $py cannot import ndcctools.taskvine" >&2; exit 1; }
+"$py" "$here/tools/cctools_patches.py" mark "$(site_of_taskvine)"
 echo "cctools: ndcctools.taskvine $("$py" -c 'import ndcctools.taskvine as v; print(v.__version__)') installed in $venv"

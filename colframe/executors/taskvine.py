@@ -1,8 +1,9 @@
 """TaskVineExecutor: chunks and merges on TaskVine workers, partial outputs kept on the workers.
 
 - Serverless by default: the work function is installed once per worker in a
-  TaskVine library and every chunk or merge is a ``FunctionCall`` forked from
-  it (milliseconds per call). ``mode="tasks"`` runs one ``PythonTask`` per
+  TaskVine library and every chunk or merge is a ``FunctionCall`` into it
+  (milliseconds per call): run in the library process itself (``exec_mode="direct"``,
+  one library per core, the default) or in a child forked from it (``"fork"``). ``mode="tasks"`` runs one ``PythonTask`` per
   chunk instead: a process each, with resource monitoring.
 - Chunk outputs are TaskVine temp files on the worker that made them; merge
   tasks take them as inputs, so partials move worker to worker, never through
@@ -15,6 +16,7 @@ results) is in :mod:`colframe.executors._manager_worker`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,9 +32,12 @@ from ._local_workers import LocalWorkers
 from ._manager_worker import CATEGORIES, Finished, ManagerWorkerExecutor, check_int, exceeded
 from ._vine_worker import FUNCTION_FILE, OUTPUT_FILE, input_name, run, warm_up
 
-__all__ = ["MODES", "TaskVineExecutor", "VineRef", "local_workers"]
+__all__ = ["EXEC_MODES", "MODES", "TaskVineExecutor", "VineRef", "cctools_fixes", "default_exec_mode", "local_workers"]
+
+log = logging.getLogger(__name__)
 
 MODES = ("serverless", "tasks")
+EXEC_MODES = ("direct", "fork")
 
 
 @dataclass(eq=False)
@@ -62,6 +67,13 @@ class TaskVineExecutor(ManagerWorkerExecutor):
             (workers then find it with ``-M NAME``); None advertises nothing.
         password: a password file shared with the workers; ssl: True or ``(key, cert)``.
         mode: "serverless" (FunctionCalls into a library, the default) or "tasks".
+        exec_mode: serverless: "direct" (calls run in one library process per core,
+            which keeps the processor, its JIT kernels and open files between chunks;
+            after a call crashes its library, the run goes on in "fork") or "fork" (a
+            child forked per call: crashes isolated, but what a call loads is loaded
+            again by the next). None (default): "direct" when the driver's cctools
+            carries the fix that lets the manager survive a library crash (the build
+            of ``make setup``), else "fork".
         retries: extra attempts for a failed task (the one colframe retry layer).
         replicas: how many workers keep a copy of each partial output.
         connect_timeout: seconds to wait for the first worker before failing.
@@ -104,21 +116,22 @@ class TaskVineExecutor(ManagerWorkerExecutor):
                 f"TaskVine cannot combine with serverless libraries: use mode='tasks'"
             )
             raise ExecutorError(msg)
-        if exec_mode not in (None, "fork", "direct"):
-            msg = f"exec_mode must be 'fork', 'direct' or None, not {exec_mode!r}"
+        if exec_mode is not None and exec_mode not in EXEC_MODES:
+            msg = f"exec_mode must be one of {EXEC_MODES} or None, not {exec_mode!r}"
             raise ExecutorError(msg)
         self.mode, self.replicas = mode, replicas
-        # fork (default): each call runs in a child forked from the warm library, so a
-        # chunk that crashes ends only that call, which comes back as a failure colframe
-        # counts and retries. direct: calls run one at a time in the library process,
-        # which keeps the processor and open files between chunks (faster on tiny
-        # chunks), but a crash takes the library down and TaskVine re-runs the call
-        # itself, unseen by colframe's retry count
-        self.exec_mode = exec_mode or "fork"
+        # direct (default): one library process per core runs calls one after another, as
+        # a futures worker does: the processor, its JIT kernels and open files stay loaded.
+        # A call that crashes its library (segfault, os._exit, the OOM killer) comes back
+        # "forsaken" (max_forsaken 0: never re-run by TaskVine unseen), colframe counts it
+        # and retries it, and from then on calls run in fork mode. fork: a child forked
+        # from the warm library per call, so a crash ends only that call
+        self.exec_mode = exec_mode
 
     def _reset(self) -> None:
         super()._reset()
         self._library: str | None = None
+        self._library_mode: str | None = None  # how calls run now (set by _install_library)
         self._env_file: Any = None
 
     @property
@@ -153,20 +166,28 @@ class TaskVineExecutor(ManagerWorkerExecutor):
             m.enable_monitoring(watchdog=True)
             m.tune("monitor-interval", 1)
             return
-        self._library = f"colframe-{os.getpid()}-{id(self):x}"
-        library = m.create_library_from_functions(
+        self._install_library(self.exec_mode or default_exec_mode())
+
+    def _install_library(self, exec_mode: str) -> None:
+        """Install the library all later calls go to, running them in ``exec_mode``."""
+        self._library_mode = exec_mode
+        self._library = f"colframe-{os.getpid()}-{id(self):x}-{exec_mode}"
+        library = self.manager.create_library_from_functions(
             self._library,
             run,
             poncho_env="dummy-value",  # no conda environment built: workers bring Python
             add_env=False,
-            exec_mode=self.exec_mode,
+            exec_mode=exec_mode,
             library_context_info=[warm_up, [], {}],
         )
-        library.set_cores(self.cores)
-        library.set_function_slots(self.cores)
+        # direct: a library runs its calls one after another, so one library (a process)
+        # per core, as many as fit on each worker; fork: one per worker, a slot per core
+        cores = 1 if exec_mode == "direct" else self.cores
+        library.set_cores(cores)
+        library.set_function_slots(cores)
         if self._env_file is not None:
             library.add_environment(self._env_file)
-        m.install_library(library)
+        self.manager.install_library(library)
 
     def _connected(self) -> int:
         return self.manager.stats.workers_connected
@@ -182,6 +203,9 @@ class TaskVineExecutor(ManagerWorkerExecutor):
                 et.add_environment(self._env_file)
         else:
             et = vine.FunctionCall(self._library, "run", *call)
+            if self._library_mode == "direct":
+                # a crash of the library comes back to colframe as "forsaken" at once
+                et.set_max_forsaken(0)
         self._categorize(et, CATEGORIES[task.kind])
         et.add_input(self.function_file(task.function), FUNCTION_FILE)
         for i, ref in enumerate(refs):
@@ -216,6 +240,8 @@ class TaskVineExecutor(ManagerWorkerExecutor):
         return et.id
 
     def _finished_info(self, et) -> Finished:
+        if et.result == "forsaken" and self._library_mode == "direct" and not self.monitored:
+            self._crashed_direct()
         value = None
         if et.successful():
             with contextlib.suppress(Exception):  # no readable output: a failed task
@@ -240,6 +266,17 @@ class TaskVineExecutor(ManagerWorkerExecutor):
             resubmitted=resubmitted,
         )
 
+    def _crashed_direct(self) -> None:
+        # the call ended with its library: colframe retries it (the failure is counted),
+        # in a fork-mode library from now on, where a crash ends only the call
+        log.warning(
+            "a TaskVine call ended with its library process (a crash of the processor, or a "
+            "worker shutting down): the rest of the run forks a process per call (exec_mode="
+            "'fork'), slower but isolating crashes; library logs under %s/*/library-logs",
+            self.run_info,
+        )
+        self._install_library("fork")
+
     def _ref(self, output, nbytes: int) -> VineRef:
         return VineRef(output, nbytes, self)
 
@@ -256,6 +293,7 @@ class TaskVineExecutor(ManagerWorkerExecutor):
         stats = self.manager.stats
         return {
             "mode": self.mode,
+            **({} if self.monitored else {"exec_mode": self._library_mode}),
             "workers_lost": stats.workers_lost,
             "recovery_tasks": stats.tasks_recovery,
         }
@@ -304,8 +342,31 @@ class TaskVineExecutor(ManagerWorkerExecutor):
     def __repr__(self) -> str:
         return (
             f"TaskVineExecutor(workers={self.workers}, cores={self.cores}, mode={self.mode!r}, "
-            f"retries={self.retries})"
+            f"exec_mode={self.exec_mode!r}, retries={self.retries})"
         )
+
+
+#: the cctools fix that keeps the manager alive when a worker's first call crashes its
+#: library (tools/cctools_patches.py); without it direct mode could end the driver
+DIRECT_NEEDS_FIX = "vine-forsaken-first-task-div0"
+
+
+def cctools_fixes() -> frozenset[str]:
+    """The fixes of ``tools/cctools_patches.py`` the driver's cctools was built with.
+
+    ``make setup`` records them in ``ndcctools/taskvine/colframe-patches.txt`` when it
+    builds cctools; a cctools from elsewhere (conda-forge) has none.
+    """
+    marker = Path(str(extras.ndcctools_taskvine().__file__)).parent / "colframe-patches.txt"
+    try:
+        return frozenset(marker.read_text().split())
+    except OSError:
+        return frozenset()
+
+
+def default_exec_mode() -> str:
+    """ "direct" when the driver's cctools carries :data:`DIRECT_NEEDS_FIX`, else "fork"."""
+    return "direct" if DIRECT_NEEDS_FIX in cctools_fixes() else "fork"
 
 
 @contextmanager

@@ -6,11 +6,14 @@ executors too; these are the manager–worker engines' own cases.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from _compare import assert_same
-from _processors import CoffeaStyle, MemoryHog, Raises, Slow, run
+from _processors import CoffeaStyle, KillsOnce, MemoryHog, Raises, Slow, run
 from conftest import shared_file
 
 from colframe.errors import ChunkError, NoWorkersError
@@ -153,3 +156,64 @@ def test_status_follows_the_workers_connected(engine, tmp_path):
         executor.local.kill(0)  # one worker's whole process group
         assert _status_becomes(executor, "1 worker"), executor.status()
         assert executor.slots == executor.cores
+
+
+# TaskVine serverless: how calls run ----------------------------------------------
+def test_make_setup_builds_cctools_with_the_fix_direct_mode_needs():
+    # the manager of an unfixed cctools 7.17.1 dies of SIGFPE when a worker's first
+    # returned call is "forsaken" (its library crashed): direct mode is the default only
+    # where the fix is in (tools/cctools_patches.py, applied by `make setup`)
+    from colframe.executors.taskvine import DIRECT_NEEDS_FIX, cctools_fixes, default_exec_mode
+
+    assert DIRECT_NEEDS_FIX in cctools_fixes()
+    assert default_exec_mode() == "direct"
+
+
+@pytest.mark.parametrize("exec_mode", [None, "fork"])
+def test_a_call_that_crashes_is_retried_and_counted(exec_mode, generated, tmp_path):
+    # direct (the default here): the crash ends the library process; the call comes back
+    # to colframe, which retries it and forks per call from then on. fork: only the child dies
+    fileset = {"synth": [str(p) for p in generated]}
+    expected, _ = run(fileset, CoffeaStyle(), chunksize=1_500)
+    flag = tmp_path / "killed.flag"
+    executor = TaskVineExecutor(workers=2, exec_mode=exec_mode, run_info_dir=tmp_path / "vine")
+    out, report = run(fileset, KillsOnce(str(flag), 3_000), executor=executor, chunksize=1_500)
+    assert flag.exists()
+    assert_same(out, expected)
+    assert report.chunks_ok == report.chunks_total == 12
+    assert report.chunks_retried >= 1
+    assert report.executor_stats["exec_mode"] == "fork"  # direct switched after the crash
+
+
+_FIRST_CALL_CRASHES = """
+import sys
+sys.path.insert(0, {tests!r})
+import _processors
+import colframe
+from colframe.errors import ChunkError
+from colframe.executors.taskvine import TaskVineExecutor
+fileset = {{"d": [{path!r}]}}
+cache = {{}}
+colframe.Runner(chunksize=6_000, metadata_cache=cache, status=False)(
+    fileset, "Events", processor_instance=_processors.CoffeaStyle()
+)
+# metadata cached: the worker's first call is a chunk, which crashes its library
+executor = TaskVineExecutor(workers=1, exec_mode="direct", retries=1, run_info_dir={run_info!r})
+try:
+    colframe.Runner(executor, chunksize=6_000, metadata_cache=cache, status=False)(
+        fileset, "Events", processor_instance=_processors.AlwaysCrashes()
+    )
+except ChunkError as exc:
+    print("reported:", exc.failure.exc_type, exc.failure.attempts)
+"""
+
+
+def test_a_workers_first_call_crashing_its_library_does_not_end_the_driver(generated, tmp_path):
+    script = _FIRST_CALL_CRASHES.format(
+        tests=str(Path(__file__).parents[1]), path=str(generated[0]), run_info=str(tmp_path)
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=240, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]  # unfixed cctools: -8 (SIGFPE)
+    assert "reported: colframe.errors.TaskEngineError 2" in done.stdout
