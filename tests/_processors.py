@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import awkward as ak
 import hist
@@ -119,6 +120,36 @@ class KillsOnce(processor.ProcessorABC):
                 stream.write("killed")
             os.kill(os.getpid(), signal.SIGKILL)
         return fill(events)
+
+    def postprocess(self, accumulator):
+        return accumulator
+
+
+class KillsOnFirstAdd:
+    """An output part whose first ``+`` (in a merge) SIGKILLs the process merging it.
+
+    ``flag`` is created before the kill, so the retried merge adds normally.
+    """
+
+    def __init__(self, flag: str) -> None:
+        self.flag = flag
+
+    def __add__(self, other):
+        if not Path(self.flag).exists():
+            with open(self.flag, "w") as stream:
+                stream.write("killed")
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self
+
+
+class KillsInFirstMerge(processor.ProcessorABC):
+    """CoffeaStyle's output plus a ``KillsOnFirstAdd`` under ``"guard"``."""
+
+    def __init__(self, flag: str) -> None:
+        self.flag = flag
+
+    def process(self, events):
+        return {**fill(events), "guard": KillsOnFirstAdd(self.flag)}
 
     def postprocess(self, accumulator):
         return accumulator

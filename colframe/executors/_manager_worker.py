@@ -381,8 +381,10 @@ class ManagerWorkerExecutor(Executor):
             f"{self.engine} {task.kind} task {task.handle}{where} ended with '{cause}' "
             f"(exit code {finished.exit_code})" + (f"; its output:\n{stdout}" if stdout else "")
         )
-        # the same resources would be exhausted again; a failed merge is never retried
-        retryable = task.kind != "merge" and not exhausted
+        # the same resources would be exhausted again. Any other task, a merge too, ended
+        # without colframe's result: its process or library died (a merge that raised,
+        # outputs that cannot be added, came back above as Err and is not retried)
+        retryable = not exhausted
         return Err(ChunkFailure.from_exception(error, describe_arg(task.arg, task.kind), task.kind, retryable))
 
     def _deliver(self, task: Task, result: Result) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from _compare import assert_same
-from _processors import CoffeaStyle, KillsOnce, MemoryHog, Raises, Slow, run
+from _processors import CoffeaStyle, KillsInFirstMerge, KillsOnce, MemoryHog, Raises, Slow, run
 from conftest import shared_file
 
 from colframe.errors import ChunkError, NoWorkersError
@@ -183,6 +183,22 @@ def test_a_call_that_crashes_is_retried_and_counted(exec_mode, generated, tmp_pa
     assert report.chunks_ok == report.chunks_total == 12
     assert report.chunks_retried >= 1
     assert report.executor_stats["exec_mode"] == "fork"  # direct switched after the crash
+
+
+@pytest.mark.parametrize("exec_mode", [None, "fork"])
+def test_a_merge_that_crashes_is_retried(exec_mode, generated, tmp_path):
+    # an engine fault in a merge (its library or process died) is retried like a chunk's;
+    # only a merge that raises (outputs that cannot be added) fails the run at once
+    fileset = {"synth": [str(p) for p in generated]}
+    expected, _ = run(fileset, CoffeaStyle(), chunksize=1_500)
+    flag = tmp_path / "killed.flag"
+    executor = TaskVineExecutor(workers=2, exec_mode=exec_mode, run_info_dir=tmp_path / "vine")
+    out, report = run(fileset, KillsInFirstMerge(str(flag)), executor=executor, chunksize=1_500)
+    assert flag.exists()
+    del out["guard"]
+    assert_same(out, expected)
+    assert report.complete
+    assert report.chunks_ok == report.chunks_total == 12
 
 
 _FIRST_CALL_CRASHES = """
