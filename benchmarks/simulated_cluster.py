@@ -122,7 +122,6 @@ class SimulatedCluster(Executor):
     """
 
     name = "simulated"
-    merges_remotely = True
 
     def __init__(
         self,

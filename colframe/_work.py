@@ -3,7 +3,7 @@
 ``ProcessChunk`` is what executors ship to workers (once per worker): it opens
 one chunk (of a ROOT or a parquet file) as virtual NanoEvents, calls the
 processor, and returns a :class:`Partial` carrying the output and what the
-chunk cost.
+chunk read and cost (the report's :class:`~colframe.report.WorkTotals`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from .accumulate import add, merge_streaming, nbytes, own
 from .decompression import zlib_library
 from .errors import ProcessorOutputError
 from .plan import WorkItem
+from .report import WorkTotals
 
 __all__ = [
     "DEFAULT_SCHEMA",
@@ -56,26 +57,19 @@ def process_function(processor: Any, name: str = "processor"):
 
 
 @dataclass
-class Partial:
-    """A processor output plus the bookkeeping of the chunks merged into it.
+class Partial(WorkTotals):
+    """A processor output plus the totals of the chunks merged into it.
 
-    ``from_checkpoint`` counts chunks loaded from a checkpoint instead of
-    computed, ``checkpoints_rejected`` checkpoints that failed their checksum
-    (those chunks were computed again). ``owned`` says that nothing outside the
-    merge tree can see ``out`` and that no mutable object appears twice in it
-    (see :func:`colframe.accumulate.own`); it survives pickling, which keeps both true.
+    The totals (:class:`~colframe.report.WorkTotals`: events, bytes and columns
+    read, times, checkpoint counts) are added up with the outputs; the final
+    partial's are the report's. ``owned`` says that nothing outside the merge
+    tree can see ``out`` and that no mutable object appears twice in it (see
+    :func:`colframe.accumulate.own`); it survives pickling, which keeps both true.
     """
 
     out: Any
-    chunks: int = 1
-    events: int = 0
-    bytesread: int = 0
-    columns: set[str] = field(default_factory=set)
-    processtime: float = 0.0
-    cputime: float = 0.0
-    from_checkpoint: int = 0
-    checkpoints_rejected: int = 0
-    owned: bool = field(default=False, compare=False, repr=False)
+    chunks: int = field(default=1, kw_only=True)
+    owned: bool = field(default=False, compare=False, repr=False, kw_only=True)
 
     def own_for_merge(self, private: bool) -> Partial:
         """This partial, ready to be added into in place (see :func:`colframe.accumulate.own`)."""
@@ -96,14 +90,7 @@ class Partial:
 
     def _merge(self, other: Partial, consume: bool) -> Partial:
         self.out = add(self.out, other.out, consume=consume)
-        self.chunks += other.chunks
-        self.events += other.events
-        self.bytesread += other.bytesread
-        self.columns |= other.columns
-        self.processtime += other.processtime
-        self.cputime += other.cputime
-        self.from_checkpoint += other.from_checkpoint
-        self.checkpoints_rejected += other.checkpoints_rejected
+        self.add_totals(other)
         return self
 
     @property

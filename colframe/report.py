@@ -1,5 +1,12 @@
 """The run report: what was processed, what was retried, what failed and why.
 
+:class:`RunReport` is made of parts, each filled by the layer that knows it:
+:class:`FileCounts` by preprocessing, :class:`ChunkCounts` by the scheduler
+(:func:`colframe.schedule.run_chunks`), :class:`WorkTotals` by the chunks
+themselves (every :class:`~colframe._work.Partial` carries them, and merging
+outputs adds them up). The report's flat attributes (``chunks_ok``,
+``events_processed``, ...) read and write those parts.
+
 Also what the report implies: the entry ranges its output covers (:func:`coverage`)
 and the fileset of what failed (:func:`failed_fileset`), used by :mod:`colframe.rerun`.
 """
@@ -15,7 +22,17 @@ from .fileset import Dataset, FileSpec
 from .plan import WorkItem, coalesce
 from .results import ChunkFailure
 
-__all__ = ["ChunkFailure", "Coverage", "RunReport", "coalesce", "coverage", "failed_fileset"]
+__all__ = [
+    "ChunkCounts",
+    "ChunkFailure",
+    "Coverage",
+    "FileCounts",
+    "RunReport",
+    "WorkTotals",
+    "coalesce",
+    "coverage",
+    "failed_fileset",
+]
 
 #: entry ranges merged into an output, by (dataset, file, tree); sorted, coalesced
 Coverage = dict[tuple[str, str, str], list[tuple[int, int]]]
@@ -27,8 +44,6 @@ def coverage(items: Iterable[WorkItem]) -> Coverage:
     for item in items:
         ranges[item.dataset, item.filename, item.treename].append((item.entrystart, item.entrystop))
     return {key: coalesce(spans) for key, spans in ranges.items()}
-
-
 
 
 def failed_fileset(report: RunReport) -> dict[str, Any]:
@@ -78,8 +93,101 @@ def failed_fileset(report: RunReport) -> dict[str, Any]:
 
 
 @dataclass
+class FileCounts:
+    """Preprocessing's part of the report: the files opened for their entries and UUID."""
+
+    #: files planned (metadata read or found in the cache)
+    total: int = 0
+    #: files whose metadata came from the cache
+    from_cache: int = 0
+    #: files that could not be read and were skipped (their failures are in ``report.skipped``)
+    skipped: int = 0
+
+
+@dataclass
+class ChunkCounts:
+    """The scheduler's part of the report: what became of every planned chunk.
+
+    Filled by :func:`colframe.schedule.run_chunks`. Every chunk of the plan ends
+    counted once in ``ok``, ``failed`` or ``skipped``; ``retried`` counts the chunks
+    that needed more than one attempt.
+    """
+
+    #: planned chunks and their entries
+    total: int = 0
+    events: int = 0
+    ok: int = 0
+    retried: int = 0
+    #: chunks not processed because a failure stopped the run
+    failed: int = 0
+    skipped: int = 0
+    #: merge tasks run
+    merges: int = 0
+
+
+@dataclass(kw_only=True)
+class WorkTotals:
+    """The chunks' own part of the report: what processing them read and cost.
+
+    Each chunk's output carries its totals (:class:`~colframe._work.Partial` is a
+    WorkTotals with an output), a merge adds its inputs' together, and the final
+    output's totals are the report's. ``from_checkpoint`` counts chunks loaded from
+    a checkpoint instead of computed, ``checkpoints_rejected`` checkpoints that
+    failed their checksum (those chunks were computed again).
+    """
+
+    chunks: int = 0
+    events: int = 0
+    bytesread: int = 0
+    columns: set[str] = field(default_factory=set)
+    processtime: float = 0.0
+    cputime: float = 0.0
+    from_checkpoint: int = 0
+    checkpoints_rejected: int = 0
+
+    def add_totals(self, other: WorkTotals) -> None:
+        """Add the totals of ``other`` to these."""
+        self.chunks += other.chunks
+        self.events += other.events
+        self.bytesread += other.bytesread
+        self.columns |= other.columns
+        self.processtime += other.processtime
+        self.cputime += other.cputime
+        self.from_checkpoint += other.from_checkpoint
+        self.checkpoints_rejected += other.checkpoints_rejected
+
+    def totals(self) -> WorkTotals:
+        """These totals alone, as a new WorkTotals (a partial's, without its output)."""
+        totals = WorkTotals()
+        totals.add_totals(self)
+        return totals
+
+
+class _InPart:
+    """A report attribute kept in one of its parts: ``report.chunks_ok`` is ``report.chunks.ok``."""
+
+    def __init__(self, part: str, name: str) -> None:
+        self.part, self.name = part, name
+
+    def __get__(self, report: Any, owner: Any = None) -> Any:
+        if report is None:
+            return self
+        return getattr(getattr(report, self.part), self.name)
+
+    def __set__(self, report: Any, value: Any) -> None:
+        setattr(getattr(report, self.part), self.name, value)
+
+
+@dataclass
 class RunReport:
     """What a run did. Returned by ``Runner(savemetrics=True)`` as ``(output, report)``.
+
+    Made of :attr:`files` (preprocessing), :attr:`chunks` (the scheduler) and
+    :attr:`work` (the chunks' totals), read through flat attributes:
+    ``files_total``, ``files_from_cache``, ``files_skipped``; ``chunks_total``,
+    ``chunks_ok``, ``chunks_retried``, ``chunks_failed``, ``chunks_skipped``,
+    ``merges``, ``events_total``; ``events_processed``, ``bytes_read``,
+    ``columns``, ``chunks_from_checkpoint``, ``checkpoints_rejected``.
 
     Every chunk of the plan is counted exactly once in ``chunks_ok``,
     ``chunks_failed`` or ``chunks_skipped``; ``chunks_retried`` counts chunks
@@ -97,22 +205,10 @@ class RunReport:
 
     executor: str = ""
     checkpoint: str | None = None
-    files_total: int = 0
-    files_from_cache: int = 0
-    files_skipped: int = 0
-    chunks_total: int = 0
-    chunks_ok: int = 0
-    chunks_retried: int = 0
-    chunks_failed: int = 0
-    chunks_skipped: int = 0
-    chunks_from_checkpoint: int = 0
+    files: FileCounts = field(default_factory=FileCounts)
+    chunks: ChunkCounts = field(default_factory=ChunkCounts)
+    work: WorkTotals = field(default_factory=WorkTotals)
     checkpoints_stale: int = 0
-    checkpoints_rejected: int = 0
-    merges: int = 0
-    events_total: int = 0
-    events_processed: int = 0
-    bytes_read: int = 0
-    columns: list[str] = field(default_factory=list)
     zlib_library: str = "zlib"
     #: what the executor tells of its engine (TaskVine: splits, tasks per worker, logs)
     executor_stats: dict[str, Any] = field(default_factory=dict)
@@ -124,6 +220,37 @@ class RunReport:
     coverage: Coverage = field(default_factory=dict)
     #: the ROOT UUID of every planned file, by path: merging knows a file under any URL
     uuids: dict[str, str] = field(default_factory=dict)
+
+    files_total = _InPart("files", "total")
+    files_from_cache = _InPart("files", "from_cache")
+    files_skipped = _InPart("files", "skipped")
+    chunks_total = _InPart("chunks", "total")
+    chunks_ok = _InPart("chunks", "ok")
+    chunks_retried = _InPart("chunks", "retried")
+    chunks_failed = _InPart("chunks", "failed")
+    chunks_skipped = _InPart("chunks", "skipped")
+    merges = _InPart("chunks", "merges")
+    events_total = _InPart("chunks", "events")
+    events_processed = _InPart("work", "events")
+    bytes_read = _InPart("work", "bytesread")
+    chunks_from_checkpoint = _InPart("work", "from_checkpoint")
+    checkpoints_rejected = _InPart("work", "checkpoints_rejected")
+
+    @property
+    def columns(self) -> list[str]:
+        """The branches the chunks read, sorted."""
+        return sorted(self.work.columns)
+
+    @columns.setter
+    def columns(self, columns: Iterable[str]) -> None:
+        self.work.columns = set(columns)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a report saved before it had parts holds their fields flat (chunks_ok, ...) and
+        # one saved earlier still lacks later fields (uuids): defaults first, then the state
+        self.__dict__.update(RunReport().__dict__)
+        for name, value in state.items():
+            setattr(self, name, value)
 
     @property
     def complete(self) -> bool:

@@ -15,7 +15,7 @@ or a ``file://`` URL cannot double count either.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -23,7 +23,16 @@ from .accumulate import add, own
 from .errors import ColframeError, MergeError
 from .fileset import Dataset, FileSpec, canonical_location
 from .plan import WorkItem
-from .report import Coverage, RunReport, coalesce, coverage, failed_fileset
+from .report import (
+    ChunkCounts,
+    Coverage,
+    FileCounts,
+    RunReport,
+    WorkTotals,
+    coalesce,
+    coverage,
+    failed_fileset,
+)
 from .results import ChunkFailure
 
 # failed_fileset and coverage live with the report they describe; re-exported here
@@ -60,19 +69,17 @@ def _file_ids(path: str, uuid: str | None) -> tuple[str, ...]:
 
 
 def _index(report: RunReport) -> _Index:
-    uuids: Mapping[str, str] = getattr(report, "uuids", None) or {}  # older saved reports
     index: _Index = defaultdict(list)
     for (dataset, path, tree), spans in report.coverage.items():
-        for ident in _file_ids(path, uuids.get(path)):
+        for ident in _file_ids(path, report.uuids.get(path)):
             index[dataset, ident, tree].extend((start, stop, path) for start, stop in spans)
     return index
 
 
 def _check_disjoint(a: RunReport, b: RunReport) -> None:
     index = _index(a)
-    uuids: Mapping[str, str] = getattr(b, "uuids", None) or {}
     for (dataset, path, tree), spans in sorted(b.coverage.items()):
-        for ident in _file_ids(path, uuids.get(path)):
+        for ident in _file_ids(path, b.uuids.get(path)):
             for start, stop, other_path in index.get((dataset, ident, tree), ()):
                 for other_start, other_stop in spans:
                     same_empty = (start, stop) == (other_start, other_stop)
@@ -171,27 +178,32 @@ def _merge_reports(a: RunReport, b: RunReport) -> RunReport:
         for dataset in datasets
         for spec in dataset.files
     }
+    work = WorkTotals()
+    work.add_totals(a.work)
+    work.add_totals(b.work)
+    ok = a.chunks.ok + b.chunks.ok
+    chunks = ChunkCounts(
+        total=ok + chunks_failed + chunks_skipped,
+        events=work.events + sum(map(len, open_chunks)),
+        ok=ok,
+        retried=a.chunks.retried + b.chunks.retried,
+        failed=chunks_failed,
+        skipped=chunks_skipped,
+        merges=a.chunks.merges + b.chunks.merges,
+    )
     return replace(
         a,
         executor=_join(a.executor, b.executor),
         checkpoint=_join(a.checkpoint, b.checkpoint),
         zlib_library=_join(a.zlib_library, b.zlib_library),
-        files_total=len(files),
-        files_from_cache=min(a.files_from_cache + b.files_from_cache, len(files)),
-        files_skipped=sum(isinstance(f.item, FileSpec) for f in skipped),
-        chunks_total=a.chunks_ok + b.chunks_ok + chunks_failed + chunks_skipped,
-        chunks_ok=a.chunks_ok + b.chunks_ok,
-        chunks_retried=a.chunks_retried + b.chunks_retried,
-        chunks_failed=chunks_failed,
-        chunks_skipped=chunks_skipped,
-        chunks_from_checkpoint=a.chunks_from_checkpoint + b.chunks_from_checkpoint,
+        files=FileCounts(
+            total=len(files),
+            from_cache=min(a.files.from_cache + b.files.from_cache, len(files)),
+            skipped=sum(isinstance(f.item, FileSpec) for f in skipped),
+        ),
+        chunks=chunks,
+        work=work,
         checkpoints_stale=a.checkpoints_stale + b.checkpoints_stale,
-        checkpoints_rejected=a.checkpoints_rejected + b.checkpoints_rejected,
-        merges=a.merges + b.merges,
-        events_total=a.events_processed + b.events_processed + sum(map(len, open_chunks)),
-        events_processed=a.events_processed + b.events_processed,
-        bytes_read=a.bytes_read + b.bytes_read,
-        columns=sorted(set(a.columns) | set(b.columns)),
         failures=failures,
         skipped=skipped,
         wall_seconds=_sum_by_key(a.wall_seconds, b.wall_seconds),
@@ -201,5 +213,5 @@ def _merge_reports(a: RunReport, b: RunReport) -> RunReport:
             key: coalesce([*a.coverage.get(key, ()), *b.coverage.get(key, ())])
             for key in a.coverage.keys() | b.coverage.keys()
         },
-        uuids={**(getattr(a, "uuids", None) or {}), **(getattr(b, "uuids", None) or {})},
+        uuids={**a.uuids, **b.uuids},
     )

@@ -30,7 +30,7 @@ from .plan import (
 )
 from .preprocess import FORMATS, MappingCache, MetadataCache, check_protocols, fetch_metadata
 from .progress import make_progress
-from .report import RunReport
+from .report import ChunkCounts, RunReport
 from .results import ChunkFailure, Err
 from .schedule import file_metadata, run_chunks
 
@@ -294,16 +294,15 @@ class Runner:
         return list(more)
 
     def _given_chunks(self, items: Plan, report: RunReport) -> Plan:
-        report.chunks_total = len(items)
+        report.chunks = ChunkCounts(total=len(items), events=items.events)
         report.uuids = items.uuids()
-        report.events_total = items.events
         return items
 
     def _preprocess(
         self, executor: Executor, specs: list[FileSpec], report: RunReport, progress, uproot_options
     ) -> dict:
         tic, cpu = time.perf_counter(), time.process_time()
-        report.files_total += len(specs)
+        report.files.total += len(specs)
         metas: dict[FileSpec, FileMeta] = {}
         fetch = functools.partial(
             fetch_metadata,
@@ -318,7 +317,7 @@ class Runner:
                 self._bad_file(result.failure, report)
                 continue
             metas[spec] = result.value
-            report.files_from_cache += from_cache
+            report.files.from_cache += from_cache
         seconds = report.wall_seconds
         seconds["preprocess"] = seconds.get("preprocess", 0.0) + time.perf_counter() - tic
         cpu_seconds = report.cpu_seconds
@@ -329,7 +328,7 @@ class Runner:
 
     def _bad_file(self, failure: ChunkFailure, report: RunReport) -> None:
         if failure.matches(self.skip):
-            report.files_skipped += 1
+            report.files.skipped += 1
             report.skipped.append(failure)
             return
         report.failures.append(failure)
@@ -356,36 +355,27 @@ class Runner:
             )
         finally:
             chunk.close()  # files it opened in this process (in-process executors)
-        report.chunks_ok = outcome.ok
-        report.chunks_retried = outcome.retried
-        report.chunks_skipped = len(outcome.skipped)
+        report.chunks = outcome.chunks
         report.skipped.extend(outcome.skipped)
-        report.merges = outcome.merges
+        report.failures.extend(outcome.failed)
+        report.wall_seconds.update(outcome.wall_seconds)
         report.executor_stats = executor.stats()
-        report.wall_seconds["process"] = outcome.process_seconds
-        report.wall_seconds["merge (after processing)"] = outcome.merge_tail_seconds
         if outcome.interrupted:
             self._interrupted(items, outcome.done, report)
         if outcome.failed:
             failure = outcome.failed[0]
-            report.failures.extend(outcome.failed)
-            report.chunks_failed = report.chunks_total - report.chunks_ok - report.chunks_skipped
             hint = _hint(failure)
             msg = (
                 f"{failure.kind} failed after {failure.attempts} attempt(s): {failure.where()}\n"
                 f"cause: {failure.exc_type}: {failure.message}{hint}"
             )
             raise chunk_error(msg, failure, report)
-        partial = executor.fetch(outcome.final) if outcome.final is not None else None
         report.cpu_seconds["driver"] = time.process_time() - cpu
+        partial = outcome.final
         if partial is None:
             return None
         report.coverage = items.coverage(outcome.done)
-        report.chunks_from_checkpoint = partial.from_checkpoint
-        report.checkpoints_rejected = partial.checkpoints_rejected
-        report.events_processed = partial.events
-        report.bytes_read = partial.bytesread
-        report.columns = sorted(partial.columns)
+        report.work = partial.totals()
         report.cpu_seconds["chunks (workers)"] = partial.cputime
         return partial.out
 

@@ -7,8 +7,9 @@ cache, or through the executor (the Runner's preprocessing phase).
 consecutive nodes is merged, in plan order, as soon as all its members are
 ready, while other chunks are still being processed. So the output is the same,
 bit for bit, whatever the executor, the number of workers and the order in
-which chunks finish. The driver only ever holds refs. Every planned chunk ends
-counted as ok, skipped or failed.
+which chunks finish. The driver holds refs, never partial outputs, until it
+fetches the final one. Every planned chunk ends counted as ok, skipped or failed
+in the report's :class:`~colframe.report.ChunkCounts`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .fileset import FileSpec
 from .plan import Plan, WorkItem
 from .preprocess import MappingCache, MetadataCache, fetch_metadata
 from .progress import Progress
+from .report import ChunkCounts
 from .results import ChunkFailure, Err, Ok, Result
 
 __all__ = ["MergeTree", "Outcome", "file_metadata", "merge_groups_total", "run_chunks"]
@@ -66,21 +68,21 @@ def file_metadata(
 
 @dataclass
 class Outcome:
-    """What :func:`run_chunks` did: the final ref (or None) and the chunk accounting.
+    """What :func:`run_chunks` did: the merged output and the report's chunk part.
 
-    ``done`` marks the chunks that were processed (``done[i]`` is 1 for the
-    plan's chunk ``i``): one byte per chunk, not a list of them; ``ok`` counts them.
+    ``final`` is the merged :class:`~colframe._work.Partial`, brought to the driver
+    (None when nothing was merged, a failure stopped the run or Ctrl-C did).
+    ``done`` marks the chunks that were processed (``done[i]`` is 1 for the plan's
+    chunk ``i``): one byte per chunk, not a list of them.
     """
 
+    chunks: ChunkCounts
+    done: bytearray
     final: Any = None
-    done: bytearray = field(default_factory=bytearray)
-    ok: int = 0
-    retried: int = 0
-    merges: int = 0
     failed: list[ChunkFailure] = field(default_factory=list)
     skipped: list[ChunkFailure] = field(default_factory=list)
-    process_seconds: float = 0.0
-    merge_tail_seconds: float = 0.0
+    #: wall seconds by phase, as the report shows them
+    wall_seconds: dict[str, float] = field(default_factory=dict)
     #: Ctrl-C stopped the run: ``final`` is None, ``done`` marks what was processed
     interrupted: bool = False
 
@@ -154,23 +156,26 @@ def run_chunks(
 ) -> Outcome:
     """Run ``work`` on ``items`` through ``executor``, merging outputs along a :class:`MergeTree`.
 
-    Merge tasks (kind "merge") get the list of their input refs in plan order;
-    merged inputs are released. The number of tasks in flight follows
-    ``executor.slots``, read anew at every step (workers may join or leave); the
-    events bar shows ``executor.status()`` (e.g. the workers connected), refreshed
-    about once a second.
-    Stops at the first failure that ``skip`` does not cover (``Outcome.failed``),
-    and at Ctrl-C (``Outcome.interrupted``; the caller stops the executor, which
-    cancels the tasks in flight).
+    Merge tasks (kind "merge") get the list of their input refs in plan order.
+    Every ref's lifetime goes through the executor: merged inputs are released
+    (``executor.release``), the final output is fetched (``executor.fetch``) and
+    then released. The number of tasks in flight follows ``executor.slots``, read
+    anew at every step (workers may join or leave); the events bar shows
+    ``executor.status()`` (e.g. the workers connected), refreshed about once a second.
+    Fills ``Outcome.chunks``, the report's :class:`~colframe.report.ChunkCounts`.
+    Stops at the first failure that ``skip`` does not cover (``Outcome.failed``; the
+    chunks not processed count as failed), and at Ctrl-C (``Outcome.interrupted``;
+    the caller stops the executor, which cancels the tasks in flight).
 
     The driver's cost per chunk does not grow with the run: items are taken from
     ``items`` (a :class:`~colframe.plan.Plan` makes them one at a time) as they are
     submitted, what is in flight is one dict handed to ``wait`` as it is, and the
     bars move at most every :data:`PROGRESS_SECONDS`.
     """
-    outcome = Outcome(done=bytearray(len(items)))
-    tree = MergeTree(len(items), fan_in)
     events = items.events if isinstance(items, Plan) else sum(len(i) for i in items)
+    counts = ChunkCounts(total=len(items), events=events)
+    outcome = Outcome(counts, bytearray(len(items)))
+    tree = MergeTree(len(items), fan_in)
     bars = _Bars(progress, events, tree.merges_expected)
     # task -> plan index (a chunk) or (node, refs) (a merge); insertion-ordered
     inflight: dict[Task, Any] = {}
@@ -184,6 +189,11 @@ def run_chunks(
     def record(merges: list) -> None:
         for node, refs in merges:
             inflight[executor.submit(merge_partials, refs, kind="merge", keep=True)] = (node, refs)
+
+    def stop(failure: ChunkFailure) -> Outcome:
+        outcome.failed.append(failure)
+        counts.failed = counts.total - counts.ok - counts.skipped
+        return outcome
 
     try:
         while not tree.done:
@@ -201,40 +211,41 @@ def run_chunks(
                 if task.kind == "merge":
                     (level, index), refs = what
                     if isinstance(result, Err):
-                        outcome.failed.append(result.failure)
-                        return outcome
+                        return stop(result.failure)
                     for ref in refs:
                         executor.release(ref)
-                    outcome.merges += 1
+                    counts.merges += 1
                     bars.merged()
                     record(tree.put(level, index, result.value))
                     continue
                 chunks_inflight -= 1
-                outcome.retried += task.attempts > 1
+                counts.retried += task.attempts > 1
                 bars.processed(len(task.arg))
                 if isinstance(result, Err):
                     if not result.failure.matches(skip):
-                        outcome.failed.append(result.failure)
-                        return outcome
+                        return stop(result.failure)
                     outcome.skipped.append(result.failure)
+                    counts.skipped += 1
                     record(tree.put(0, what, None))
                 else:
-                    outcome.ok += 1
+                    counts.ok += 1
                     outcome.done[what] = 1
                     record(tree.put(0, what, result.value))
             bars.merges_expected(tree.merges_expected)
             if processed_at is None and not left and not chunks_inflight:
                 processed_at = time.perf_counter()
+        if tree.final is not None:
+            outcome.final = executor.fetch(tree.final)
+            executor.release(tree.final)
     except KeyboardInterrupt:
+        outcome.final = None
         outcome.interrupted = True
-        return outcome
     finally:
         bars.flush()
-    end = time.perf_counter()
-    processed_at = processed_at or end
-    outcome.process_seconds = processed_at - start
-    outcome.merge_tail_seconds = end - processed_at
-    outcome.final = tree.final
+        end = time.perf_counter()
+        processed_at = processed_at or end
+        outcome.wall_seconds["process"] = processed_at - start
+        outcome.wall_seconds["merge (after processing)"] = end - processed_at
     return outcome
 
 

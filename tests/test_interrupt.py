@@ -93,10 +93,10 @@ def test_ctrl_c_stops_with_a_report_and_resume_continues(case, generated, tmp_pa
 def test_cli_prints_the_report_and_exits_130(monkeypatch, capsys):
     from colframe import cli
     from colframe.errors import RunInterrupted
-    from colframe.report import RunReport
+    from colframe.report import ChunkCounts, RunReport
 
     def interrupted(args):
-        report = RunReport(chunks_total=12, chunks_ok=5)
+        report = RunReport(chunks=ChunkCounts(total=12, ok=5))
         raise RunInterrupted("interrupted: 5 of 12 chunks were processed", report)
 
     monkeypatch.setattr(cli, "_parser", lambda: _Fixed(interrupted))

@@ -17,7 +17,7 @@ from colframe.cli import main
 from colframe.errors import MergeError
 from colframe.fileset import FileSpec, normalize_fileset
 from colframe.plan import WorkItem
-from colframe.report import ChunkFailure, RunReport
+from colframe.report import ChunkCounts, ChunkFailure, FileCounts, RunReport, WorkTotals
 from colframe.rerun import merge_runs
 
 run = functools.partial(run_default, chunksize=3_000, retries=0)
@@ -139,22 +139,17 @@ def test_a_whole_file_covers_its_failed_chunks():
 def test_a_chunk_failed_in_both_runs_is_listed_once():
     item = WorkItem("d", "/data/f.root", "Events", 0, 10, "uuid-f", None)
     first = RunReport(
-        chunks_total=2,
-        chunks_ok=1,
-        chunks_skipped=1,
-        events_total=20,
-        events_processed=10,
-        files_total=1,
+        chunks=ChunkCounts(total=2, events=20, ok=1, skipped=1),
+        work=WorkTotals(events=10),
+        files=FileCounts(total=1),
         coverage={("d", "/data/f.root", "Events"): [(10, 20)]},
         datasets=normalize_fileset({"d": ["/data/f.root"]}, "Events"),
     )
     first.skipped.append(ChunkFailure(item, "process", "OSError", "outage", ""))
     rerun = RunReport(
-        chunks_total=1,
-        chunks_skipped=1,
-        events_total=10,
-        files_total=1,
-        files_from_cache=1,  # the rerun found the file's metadata cached by the first run
+        chunks=ChunkCounts(total=1, events=10, skipped=1),
+        # the rerun found the file's metadata cached by the first run
+        files=FileCounts(total=1, from_cache=1),
         datasets=normalize_fileset({"d": ["/data/f.root"]}, "Events"),
     )
     rerun.skipped.append(ChunkFailure(item, "process", "OSError", "outage again", ""))
@@ -168,20 +163,18 @@ def test_a_chunk_failed_in_both_runs_is_listed_once():
 def test_an_unreadable_file_of_two_datasets_is_recovered_only_when_both_are_covered():
     spec = FileSpec("/data/f.root", "Events")
     datasets = normalize_fileset({"a": ["/data/f.root"], "b": ["/data/f.root"]}, "Events")
-    first = RunReport(datasets=datasets, files_total=1, files_skipped=1)
+    first = RunReport(datasets=datasets, files=FileCounts(total=1, skipped=1))
     first.skipped.append(ChunkFailure(spec, "preprocess", "OSError", "outage", ""))
     only_a = RunReport(
         datasets=datasets[:1],
-        chunks_total=1,
-        chunks_ok=1,
+        chunks=ChunkCounts(total=1, ok=1),
         coverage={("a", "/data/f.root", "Events"): [(0, 10)]},
     )
     _, merged = merge_runs([(None, first), ({"n": 1}, only_a)])
     assert [f.message for f in merged.skipped] == ["outage"]  # dataset b still lacks the file
     both = RunReport(
         datasets=datasets,
-        chunks_total=2,
-        chunks_ok=2,
+        chunks=ChunkCounts(total=2, ok=2),
         coverage={(d, "/data/f.root", "Events"): [(0, 10)] for d in ("a", "b")},
     )
     _, merged = merge_runs([(None, first), ({"n": 2}, both)])

@@ -13,6 +13,7 @@ from colframe.executors._base import Executor, Task
 from colframe.executors._store import MemoryStore
 from colframe.executors._task import execute
 from colframe.plan import WorkItem
+from colframe.report import ChunkCounts
 from colframe.schedule import MergeTree, merge_groups_total, run_chunks
 
 
@@ -35,6 +36,7 @@ class Shuffled(Executor):
         self.merges: list[list] = []  # the argument of every merge task, as submitted
         self.in_flight: list[int] = []  # tasks (chunks and merges) in flight at each wait
         self.released: list = []
+        self.fetched: list = []
 
     def start(self) -> None:
         pass
@@ -59,6 +61,10 @@ class Shuffled(Executor):
         elif self.order != "fifo":
             tasks = self.random.sample(tasks, len(tasks))
         return [(task, task.handle) for task in tasks[: self.batch]]
+
+    def fetch(self, ref):
+        self.fetched.append(ref)
+        return super().fetch(ref)
 
     def release(self, ref) -> None:
         self.released.append(ref)
@@ -113,8 +119,7 @@ def _run(executor, n=23, fan_in=3, bad=(), skip=(BadChunk,)):
         outcome = run_chunks(
             executor, Work(bad), _items(n), fan_in=fan_in, skip=skip, progress=progress
         )
-        final = None if outcome.final is None else executor.fetch(outcome.final)
-    return outcome, final, progress
+    return outcome, outcome.final, progress
 
 
 def _left_fold_tree(values, fan_in):
@@ -143,13 +148,13 @@ def test_output_depends_on_plan_and_fan_in_only(order, fan_in):
     assert final.out["sum"] == _left_fold_tree(x, fan_in)
     assert final.out["n"] == {"chunks": 23}
     assert final.events == 230
-    assert outcome.ok == 23
+    merges = merge_groups_total(23, fan_in)
+    assert outcome.chunks == ChunkCounts(total=23, events=230, ok=23, merges=merges)
     assert outcome.done == bytearray([1] * 23)
-    assert outcome.merges == merge_groups_total(23, fan_in) == progress.totals["Merging"]
-    assert progress.done["Merging"] == outcome.merges
+    assert merges == progress.totals["Merging"] == progress.done["Merging"]
 
 
-def test_merge_tasks_get_their_inputs_in_plan_order_and_release_them():
+def test_merge_tasks_get_their_inputs_in_plan_order_and_every_ref_is_released():
     executor = Shuffled(order=5, batch=3)
     _outcome, final, _ = _run(executor, n=10, fan_in=3)
     for refs in executor.merges:
@@ -159,8 +164,11 @@ def test_merge_tasks_get_their_inputs_in_plan_order_and_release_them():
     # levels of 10, 4, 2, 1 nodes: 3 leaf groups of 3 (chunk 9 passes up alone), then
     # [merge, merge, merge] and [chunk 9] (alone again), then the root's 2
     assert sorted(len(refs) for refs in executor.merges) == [2, 3, 3, 3, 3]
-    merged = {id(ref) for refs in executor.merges for ref in refs}
-    assert merged == {id(ref) for ref in executor.released}
+    # through the executor: merged inputs released, the final ref fetched, then released
+    merged = [id(ref) for refs in executor.merges for ref in refs]
+    assert len(executor.fetched) == 1
+    assert sorted([*merged, id(executor.fetched[0])]) == sorted(map(id, executor.released))
+    assert executor.released[-1] is executor.fetched[0]
     assert final.out["order"] == list(range(0, 100, 10))
 
 
@@ -171,21 +179,23 @@ def test_skipped_chunks_drop_out_of_their_group(order):
     kept = [start for start in range(0, 160, 10) if start not in bad]
     assert final.out["order"] == kept
     assert final.out["n"] == {"chunks": len(kept)}
-    assert len(outcome.skipped) == len(bad)
+    assert len(outcome.skipped) == outcome.chunks.skipped == len(bad)
+    assert outcome.chunks.ok == len(kept)
     assert not outcome.failed
+    assert outcome.chunks.failed == 0
     x = [0.1 * (np.float64(s + 1) / 7.0) for s in kept]
     # the tree is the plan's: skipped leaves leave holes, they do not shift the groups
     assert final.out["sum"] == _run(Shuffled("fifo"), n=16, fan_in=3, bad=bad)[1].out["sum"]
     assert np.isclose(final.out["sum"], sum(x))
-    assert progress.totals["Merging"] == outcome.merges == progress.done["Merging"]
-    assert outcome.merges < merge_groups_total(16, 3)
+    assert progress.totals["Merging"] == outcome.chunks.merges == progress.done["Merging"]
+    assert outcome.chunks.merges < merge_groups_total(16, 3)
 
 
 def test_everything_skipped_gives_no_output():
     outcome, final, _ = _run(Shuffled(), n=4, bad={0, 10, 20, 30})
     assert final is None
     assert outcome.final is None
-    assert outcome.merges == 0
+    assert outcome.chunks.merges == 0
 
 
 def test_a_chunk_failure_not_skipped_stops_the_run():
@@ -194,6 +204,11 @@ def test_a_chunk_failure_not_skipped_stops_the_run():
     assert outcome.failed[0].exc_type.endswith("BadChunk")
     assert outcome.failed[0].item.entrystart == 40
     assert outcome.final is None
+    # every chunk counted once: those not processed when the run stopped as failed
+    counts = outcome.chunks
+    assert counts.ok + counts.failed + counts.skipped == counts.total == 9
+    assert counts.failed >= 1
+    assert set(outcome.wall_seconds) == {"process", "merge (after processing)"}
 
 
 class NotAddable:
@@ -304,7 +319,7 @@ def test_events_bar_shows_the_executors_status():
             return f"{self.pool[0]} workers"
 
     outcome, _, progress = _run(Counted("fifo", pool=[3]), n=5)
-    assert outcome.ok == 5
+    assert outcome.chunks.ok == 5
     notes = progress.notes["Processing"]  # shown at the start, refreshed about once a second
     assert notes
     assert set(notes) == {"3 workers"}

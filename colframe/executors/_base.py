@@ -9,8 +9,10 @@ physics. The Runner only uses what is defined here:
   memory) and the task's result is a ref to it;
 - ``wait(tasks)`` returns finished ``(task, Result)`` pairs, retrying failed
   tasks itself (the ONE retry layer) until ``retries`` is used up;
+- ``fetch(ref)`` brings a kept output to the driver, ``release(ref)`` frees it
+  where it is kept: every ref's lifetime goes through the executor;
 - ``submit_all(function, items)`` streams results in completion order;
-- capability attributes (``merges_remotely``, ``slots``), never type checks.
+- capability attributes (``slots``), never type checks.
 """
 
 from __future__ import annotations
@@ -47,8 +49,6 @@ class Executor(ABC):
     """Base class of colframe executors. Subclasses implement the four hooks."""
 
     name: ClassVar[str] = ""
-    #: whether merge tasks run in workers (True) or in the driver process (False)
-    merges_remotely: ClassVar[bool] = False
 
     def __init__(self, retries: int = 2, preflight: bool = False) -> None:
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:

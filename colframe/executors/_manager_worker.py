@@ -86,7 +86,6 @@ class _Split:
 class ManagerWorkerExecutor(Executor):
     """Base of the TaskVine and Work Queue executors (options documented by each)."""
 
-    merges_remotely = True
     #: the engine's name in messages, its worker program and its cluster hint
     engine: ClassVar[str] = ""
     worker_binary: ClassVar[str] = ""

@@ -85,7 +85,6 @@ class DaskExecutor(Executor):
     """
 
     name = "dask"
-    merges_remotely = True
 
     def __init__(
         self,
@@ -265,8 +264,8 @@ class DaskExecutor(Executor):
 
         client = self._require_client()
         arg, pickled = task.arg, False
-        if isinstance(arg, list):
-            # a merge: its refs go as futures, which dask resolves on the worker to the
+        if task.kind == "merge":
+            # its refs go as futures, which dask resolves on the worker to the
             # Kept outputs themselves (moved between workers only when needed)
             arg = [item.future if isinstance(item, DaskRef) else item for item in arg]
         else:

@@ -118,7 +118,6 @@ class FuturesExecutor(Executor):
     """
 
     name = "futures"
-    merges_remotely = True
 
     def __init__(
         self,

@@ -24,7 +24,6 @@ class IterativeExecutor(Executor):
     """
 
     name = "iterative"
-    merges_remotely = False
 
     def __init__(self, retries: int = 2, preflight: bool = False) -> None:
         super().__init__(retries=retries, preflight=preflight)
