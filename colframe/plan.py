@@ -130,10 +130,11 @@ def files_to_preprocess(datasets: Iterable[Dataset], maxchunks: int | None) -> l
     """
     check_maxchunks(maxchunks)
     needed: dict[tuple[str, str], FileSpec] = {}
+    directories: dict[str, str] = {}
     for dataset in datasets:
         files = dataset.files if maxchunks is None else dataset.files[:maxchunks]
         for spec in files:
-            needed.setdefault((canonical_location(spec.path), spec.treename), spec)
+            needed.setdefault((canonical_location(spec.path, directories), spec.treename), spec)
     return list(needed.values())
 
 
@@ -332,6 +333,7 @@ def plan_chunks(
     check_maxchunks(maxchunks)
     check_chunking(chunking)
     located: dict[tuple[str, str], FileMeta] | None = None  # only when a spelling differs
+    directories: dict[str, str] = {}
     plan = Plan()
     for dataset in datasets:
         count = 0
@@ -341,8 +343,11 @@ def plan_chunks(
             meta = metas.get(spec)
             if meta is None:
                 if located is None:
-                    located = {(canonical_location(s.path), s.treename): m for s, m in metas.items()}
-                meta = located.get((canonical_location(spec.path), spec.treename))
+                    located = {
+                        (canonical_location(s.path, directories), s.treename): m
+                        for s, m in metas.items()
+                    }
+                meta = located.get((canonical_location(spec.path, directories), spec.treename))
                 if meta is None:
                     continue
             _check_same_file(dataset.name, spec, meta, seen)

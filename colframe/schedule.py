@@ -50,14 +50,12 @@ def file_metadata(
     missing when ``clusters``). Drives a "Preprocessing" bar of ``progress``.
     """
     bar = progress.add("Preprocessing", len(specs), "files")
-    missing = []
-    for spec in specs:
-        cached = cache.get(spec, clusters) if cache else None
-        if cached is None:
-            missing.append(spec)
-            continue
-        progress.advance(bar)
+    found = cache.get_many(specs, clusters) if cache else {}
+    if found:
+        progress.advance(bar, len(found))
+    for spec, cached in found.items():
         yield spec, Ok(cached), True
+    missing = [spec for spec in specs if spec not in found]
     # fetch: fetch_metadata, or a partial of it with the run's uproot options
     for spec, result in executor.submit_all(fetch, missing, kind="preprocess"):
         progress.advance(bar)

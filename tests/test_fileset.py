@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -67,8 +68,36 @@ def test_canonical_location_of_every_spelling(tmp_path):
         f"file://{real}",
     ]
     assert {canonical_location(path) for path in spellings} == {str(real)}
+    directories: dict[str, str] = {}  # one pass over many files: each directory resolved once
+    assert {canonical_location(path, directories) for path in spellings} == {str(real)}
     # a server decides what its URLs name: they are kept as given
     assert canonical_location("root://eos.cern.ch//store/f.root") == "root://eos.cern.ch//store/f.root"
+
+
+def test_canonical_location_with_resolved_directories_is_realpath(tmp_path, monkeypatch):
+    (tmp_path / "store" / "sub").mkdir(parents=True)
+    real = tmp_path / "store" / "sub" / "f.root"
+    real.write_bytes(b"")
+    (tmp_path / "store" / "g.root").symlink_to(real)  # a link to a file in another directory
+    (tmp_path / "data").symlink_to(tmp_path / "store")  # a linked directory
+    (tmp_path / "store" / "up").symlink_to("sub/..")  # a link whose target goes back up
+    monkeypatch.chdir(tmp_path / "store")
+    spellings = [
+        str(tmp_path / "data" / "sub" / "f.root"),
+        str(tmp_path / "data" / "g.root"),
+        f"{tmp_path}/data/up/sub/f.root",
+        f"{tmp_path}/data/sub/../sub/f.root",
+        "sub/f.root",
+        "g.root",
+        f"{tmp_path}/data/sub/",
+        f"{tmp_path}/data/sub/..",
+        "f.root",
+        f"{tmp_path}/missing/x.root",
+        f"{tmp_path}/data/sub/missing.root",
+    ]
+    directories: dict[str, str] = {}
+    for path in spellings:
+        assert canonical_location(path, directories) == os.path.realpath(path), path
 
 
 def test_numpy_integers_in_steps_become_ints():

@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "colframe.fileset",
             "colframe.plan",
             "colframe.preprocess",
+            "colframe._tree_head",
             "colframe._openfiles",
             "colframe._work",
             "colframe.decompression",

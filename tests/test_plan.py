@@ -117,6 +117,25 @@ def test_metadata_cache_misses_after_file_changes(tmp_path, generated):
     assert cache.get(spec) is None
 
 
+def test_metadata_cache_reads_many_files_in_batches(tmp_path, monkeypatch):
+    import colframe.preprocess as preprocess
+
+    monkeypatch.setattr(preprocess, "_BATCH", 7)  # several batches, the last one short
+    paths = [tmp_path / f"f{i}.root" for i in range(30)]
+    for path in paths:
+        path.write_bytes(b"x" * len(path.name))
+    cache = MetadataCache(tmp_path / "cache")
+    specs = [FileSpec(str(path), "Events") for path in paths]
+    assert cache.get_many(specs) == {}
+    for i, spec in enumerate(specs[:25]):
+        cache.put(FileMeta(spec.path, "Events", i, f"uuid-{i}"))
+    paths[3].write_bytes(b"changed")  # a new size: its record no longer applies
+    found = cache.get_many(specs)
+    assert list(found) == [s for i, s in enumerate(specs[:25]) if i != 3]  # in the specs' order
+    assert [m.numentries for m in found.values()] == [i for i in range(25) if i != 3]
+    assert cache.get_many(specs, clusters=True) == {}  # no record holds cluster starts
+
+
 def test_second_run_reads_all_metadata_from_cache(generated, tmp_path):
     from _processors import CoffeaStyle
 

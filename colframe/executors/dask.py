@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import os
 import uuid
 import weakref
@@ -28,6 +29,7 @@ from .. import extras, serialize
 from ..errors import ClusterConnectionError, EnvError, ExecutorError, WorkerDiedError
 from ..results import ChunkFailure, Err, Ok, Result
 from ._base import Executor, Task, worker_count
+from ._completions import Completions
 from ._ship import ShippedFunctions, pickle_arg
 from ._task import describe_arg, is_retryable
 
@@ -137,10 +139,12 @@ class DaskExecutor(Executor):
         self._owns_client = False
         self._shipped: ShippedFunctions[str] = ShippedFunctions(self._register_function)
         self._futures: weakref.WeakSet = weakref.WeakSet()
+        self._completions = Completions(operator.attrgetter("handle"))
 
     # lifetime -------------------------------------------------------------
     def start(self) -> None:
         distributed = extras.distributed()
+        self._completions = Completions(operator.attrgetter("handle"))
         if self.cluster is not None:
             self._cluster = self.cluster()
         elif self.client is None:
@@ -284,18 +288,14 @@ class DaskExecutor(Executor):
         )
         self._futures.add(future)
         task.handle = future
+        self._completions.watch(task, future)
 
     def _collect(self, tasks: Collection[Task], timeout: float | None) -> list[tuple[Task, Result]]:
         from ._dask_worker import Kept
 
-        distributed = extras.distributed()
         client = self._require_client()
-        by_future = {task.handle: task for task in tasks}
-        try:
-            with client.as_current():  # distributed.wait uses the current client, not ours
-                done, _ = distributed.wait(list(by_future), timeout, "FIRST_COMPLETED")
-        except TimeoutError:
-            return []
+        by_future = {future: task for task, future in self._completions.take(tasks, timeout)}
+        done = list(by_future)
         computed = [f for f in done if f.status not in ("error", "cancelled")]
         stats = self._stats([f for f in computed if by_future[f].keep])
         finished: list[tuple[Task, Result]] = []

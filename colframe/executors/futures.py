@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Collection
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from .. import serialize
 from ..errors import ExecutorError, WorkerDiedError
 from ..results import ChunkFailure, Err, Result
 from ._base import Executor, Task, worker_count
+from ._completions import Completions
 from ._ship import ShippedFunctions, pickle_arg
 from ._store import FileStore, spool_error
 from ._task import describe_arg, execute_shipped
@@ -89,6 +90,10 @@ def _run(path: str, payload: bytes, kind: str, store, running: str, token: str) 
         return execute_shipped(path, arg, kind, store)
     finally:
         os.pwrite(note, b" " * _NOTE, 0)  # idle: a death from now on is no task's fault
+
+
+def _future_of(task: Task) -> Any:
+    return task.handle[0]
 
 
 def _how(pid: int, process: Any) -> str:
@@ -145,6 +150,7 @@ class FuturesExecutor(Executor):
         self.mp_context = mp_context or default
         self._env_context: Any = None
         self._pool: ProcessPoolExecutor | None = None
+        self._completions = Completions(_future_of)
         self._spool: Path | None = None
         self._shipped: ShippedFunctions[str] = ShippedFunctions(self._write_function)
         self._tokens = itertools.count()
@@ -167,6 +173,7 @@ class FuturesExecutor(Executor):
         if self._spool is None:
             raise error  # outside the except: a local resource failure, not an OSError
         self._driver = os.getpid()
+        self._completions = Completions(_future_of)
         self._catch_sigterm()
         try:
             self._new_pool()
@@ -291,6 +298,7 @@ class FuturesExecutor(Executor):
         path = self._shipped(task.function)
         future = self._pool.submit(_run, path, payload, task.kind, store, running, token)
         task.handle = (future, self._generation, token, payload)
+        self._completions.watch(task, future)
 
     def _collect(self, tasks: Collection[Task], timeout: float | None) -> list[tuple[Task, Result]]:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -301,11 +309,8 @@ class FuturesExecutor(Executor):
                 return finished
 
     def _collect_once(self, tasks: Collection[Task], timeout: float | None) -> list[tuple[Task, Result]]:
-        by_future = {task.handle[0]: task for task in tasks}
-        done, _ = wait(by_future, timeout=timeout, return_when=FIRST_COMPLETED)
         finished = []
-        for future in done:
-            task = by_future[future]
+        for task, future in self._completions.take(tasks, timeout):
             _, generation, token, _ = task.handle
             try:
                 finished.append((task, future.result()))
