@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> None:
                 lambda: runner(savemetrics=True)(fileset, processor_instance=count)
             )
             output, report = out  # type: ignore[misc]
-            assert output["n"] == total and report.complete
+            assert output["n"] == total
+            assert report.complete
             rows.append(
                 [f"colframe Futures({args.workers}) run, {name} cache", f"{seconds:.2f}", ""]
             )
