@@ -24,9 +24,10 @@ demo: $(STAMP)
 test: $(STAMP) lint
 	$(VENV)/bin/python -m pytest
 
-# ruff and the type checker on the library (config in pyproject.toml); part of `make test`
+# ruff on the library, tests and benchmarks, and the type checker on the library
+# (config in pyproject.toml); part of `make test`
 lint: $(STAMP)
-	$(VENV)/bin/ruff check colframe
+	$(VENV)/bin/ruff check colframe tests benchmarks
 	$(VENV)/bin/mypy
 
 test-fast: $(STAMP)

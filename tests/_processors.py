@@ -39,7 +39,7 @@ def fill(events) -> dict:
     out["njet"].fill(dataset=dataset, n=ak.num(events.Jet))
     out["events"] = {dataset: len(events)}
     out["hard_muons"] = {dataset: int(ak.sum(muons.pt > 20))}
-    out["files"] = {os.path.basename(events.metadata["filename"])}
+    out["files"] = {Path(events.metadata["filename"]).name}
     return out
 
 
@@ -115,7 +115,7 @@ class KillsOnce(processor.ProcessorABC):
         self.victim = victim
 
     def process(self, events):
-        if events.metadata["entrystart"] == self.victim and not os.path.exists(self.flag):
+        if events.metadata["entrystart"] == self.victim and not Path(self.flag).exists():
             with open(self.flag, "w") as stream:
                 stream.write("killed")
             os.kill(os.getpid(), signal.SIGKILL)

@@ -190,7 +190,7 @@ def test_bad_chunksize(chunksize):
 
 
 def test_unknown_executor_lists_known_names():
-    with pytest.raises(ExecutorError, match="known executors: .*futures.*iterative"):
+    with pytest.raises(ExecutorError, match=r"known executors: .*futures.*iterative"):
         colframe.Runner(executor="spark")
 
 

@@ -55,7 +55,8 @@ def test_changing_only_the_import_gives_coffeas_output(fmt, samples):
     )
     ours = runner(fileset, processor_instance=NanoEventsProcessor(mode="virtual"), treename="Events")
     theirs = coffea_answer(fileset, fmt, chunksize=15)
-    assert ours["cutflow"]["ZJets_pt"] == 18 and ours["cutflow"]["Data_mass"] == 66
+    assert ours["cutflow"]["ZJets_pt"] == 18
+    assert ours["cutflow"]["Data_mass"] == 66
     assert_identical(ours, theirs, rtol=1e-12)
 
 
@@ -80,7 +81,8 @@ def test_malformed_parquet_is_arrow_invalid_and_skippable(samples):
     runner = colframe.Runner(format="parquet", status=False, savemetrics=True)
     with pytest.raises(pyarrow.ArrowInvalid) as info:
         runner(fileset, "Events", processor_instance=NanoEventsProcessor(mode="virtual"))
-    assert isinstance(info.value, ChunkError) and "nano_dy_malformed.parquet" in str(info.value)
+    assert isinstance(info.value, ChunkError)
+    assert "nano_dy_malformed.parquet" in str(info.value)
     skipping = colframe.Runner(
         format="parquet", status=False, savemetrics=True, skipbadfiles=(pyarrow.ArrowInvalid,)
     )
@@ -129,7 +131,9 @@ def test_accumulate_follows_coffeas_mapping_rules():
         pass
 
     d = colframe.accumulate((defaultdict(float), {"x": 4.0, "y": 5.0}, {"z": 4.0, "x": 5.0}))
-    assert type(d) is dict and list(d) == ["x", "y", "z"] and d["x"] == 9.0
+    assert type(d) is dict
+    assert list(d) == ["x", "y", "z"]
+    assert d["x"] == 9.0
     assert type(colframe.accumulate(({"x": 2}, MyDict({"x": 3})))) is dict
     assert type(colframe.accumulate((MyDict({"x": 3}), {"x": 2}))) is dict
     with pytest.raises(ValueError, match="incompatible types"):
@@ -155,7 +159,9 @@ def test_coffea_07_work_queue_executor_args_are_translated(tmp_path):
     native = compat.native()
     assert (native.port, native.manager_name, native.retries) == (9123, "topeft", 5)
     assert native.resources == {"processing": {"cores": 4, "memory": 8000, "disk": 16000}}
-    assert native.resources_mode == "max" and native.resource_monitor and native.workers == 0
+    assert native.resources_mode == "max"
+    assert native.resource_monitor
+    assert native.workers == 0
     assert compat.fan_in == 20
     # environment_file is the tarball tasks run in (Work Queue's environment=)
     tarball = tmp_path / "env.tar.gz"
@@ -202,7 +208,7 @@ def test_adl_processors_run_by_changing_only_the_import(executor, monkeypatch, t
     from processors.adl import ADLNanoAODSchema, Q5Processor, Q8Processor
 
     # a Factory's worker ends with the manager of the first run: TaskVine gets one run
-    PROCESSORS = (Q8Processor(),) if executor == "TaskVineExecutor" else (Q5Processor(), Q8Processor())  # noqa: N806, E501
+    queries = (Q8Processor(),) if executor == "TaskVineExecutor" else (Q5Processor(), Q8Processor())
 
     fileset = {"SingleMu": [str(shared_file("Run2012B_SingleMu_1000.root"))]}
     kwargs: dict = {}
@@ -227,8 +233,8 @@ def test_adl_processors_run_by_changing_only_the_import(executor, monkeypatch, t
         chunksize=300,
     )
     with factory:
-        ours = [runner(fileset, processor_instance=p, treename="Events") for p in PROCESSORS]
-    for proc, out in zip(PROCESSORS, ours, strict=True):
+        ours = [runner(fileset, processor_instance=p, treename="Events") for p in queries]
+    for proc, out in zip(queries, ours, strict=True):
         theirs = coffea_processor.Runner(
             executor=coffea_processor.IterativeExecutor(status=False),
             schema=ADLNanoAODSchema,

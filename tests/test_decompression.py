@@ -24,14 +24,19 @@ def _in_effect() -> str:
     return uproot.compression._decompress_ZLIB.library
 
 
+def _fail_a_chunk() -> None:
+    msg = "chunk failed"
+    raise RuntimeError(msg)
+
+
 def test_zlib_library_is_scoped_and_restored_on_error():
     assert _in_effect() == uproot_default == "zlib"
     with zlib_library("isal"):
         assert _in_effect() == "isal"
     assert _in_effect() == "zlib"
     assert "library" not in vars(uproot.compression._decompress_ZLIB)  # class default again
-    with pytest.raises(RuntimeError), zlib_library("isal"):
-        raise RuntimeError("chunk failed")
+    with pytest.raises(RuntimeError, match="chunk failed"), zlib_library("isal"):
+        _fail_a_chunk()
     assert _in_effect() == "zlib"
 
 

@@ -97,7 +97,8 @@ def test_cli_prints_the_report_and_exits_130(monkeypatch, capsys):
 
     def interrupted(args):
         report = RunReport(chunks=ChunkCounts(total=12, ok=5))
-        raise RunInterrupted("interrupted: 5 of 12 chunks were processed", report)
+        msg = "interrupted: 5 of 12 chunks were processed"
+        raise RunInterrupted(msg, report)
 
     monkeypatch.setattr(cli, "_parser", lambda: _Fixed(interrupted))
     assert cli.main([]) == 130

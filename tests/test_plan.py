@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,7 +29,7 @@ def test_chunks_cover_every_entry_once_and_are_near_equal(numentries, chunksize)
     ranges = chunk_ranges(numentries, chunksize)
     assert ranges[0][0] == 0
     assert ranges[-1][1] == numentries
-    for (_, stop), (start, _) in zip(ranges, ranges[1:], strict=False):
+    for (_, stop), (start, _) in itertools.pairwise(ranges):
         assert stop == start
     sizes = [stop - start for start, stop in ranges]
     if numentries:
@@ -98,7 +100,8 @@ def test_metadata_cache_hit_opens_no_file(tmp_path, monkeypatch, generated):
     import uproot
 
     def forbidden(*args, **kwargs):
-        raise AssertionError("a cache hit must not open the file")
+        msg = "a cache hit must not open the file"
+        raise AssertionError(msg)
 
     monkeypatch.setattr(uproot, "open", forbidden)
     meta = cache.get(spec)

@@ -52,7 +52,8 @@ def test_the_report_holds_one_span_per_file_not_one_entry_per_chunk():
     assert report.chunks_ok == 600
     assert len(report.coverage) == 30
     assert all(spans == [(0, 2_000)] for spans in report.coverage.values())
-    assert not report.failures and not report.skipped
+    assert not report.failures
+    assert not report.skipped
 
 
 def test_wait_reads_the_tasks_in_flight_without_copying_them():

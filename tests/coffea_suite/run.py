@@ -41,10 +41,7 @@ QUICK = (
 
 
 def main(args: list[str]) -> int:
-    if "--full" in args:
-        args = [a for a in args if a != "--full"]
-    else:
-        args = ["-k", QUICK, *args]
+    args = [a for a in args if a != "--full"] if "--full" in args else ["-k", QUICK, *args]
     root = extracted()
     env = dict(os.environ)
     env.pop("PYTEST_ADDOPTS", None)  # the outer run's options (junitxml) are not ours

@@ -18,12 +18,14 @@ from colframe.errors import EnvError
 
 from .conftest import colframe_cli
 
-# waits for the start signal, so both processes unpack the same tarball at the same moment
+# says it is ready, then waits for the start signal, so both processes unpack the same
+# tarball at the same moment
 UNPACK_WHEN_TOLD = """
 import sys, time
 from pathlib import Path
 from colframe.envs import unpack
 go = Path(sys.argv[3])
+Path(sys.argv[4]).touch()
 while not go.exists():
     time.sleep(0.001)
 print(unpack(sys.argv[1], cache_dir=sys.argv[2]))
@@ -55,16 +57,21 @@ def _with_manifest(tarball: Path, out: Path, **python) -> Path:
 
 def test_two_processes_unpacking_at_once_leave_one_intact_copy(test_env, tmp_path):
     cache, go = tmp_path / "cache", tmp_path / "go"
+    ready = [tmp_path / f"ready-{i}" for i in range(2)]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", UNPACK_WHEN_TOLD, str(test_env), str(cache), str(go)],
+            [sys.executable, "-c", UNPACK_WHEN_TOLD, str(test_env), str(cache), str(go), str(r)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(2)
+        for r in ready
     ]
-    time.sleep(1.0)  # both interpreters started and polling
+    deadline = time.monotonic() + 60
+    while not all(r.exists() for r in ready):  # both interpreters started and polling
+        assert time.monotonic() < deadline, "the unpacking processes did not start"
+        assert all(proc.poll() is None for proc in procs), [p.stderr.read() for p in procs]
+        time.sleep(0.01)
     go.touch()
     outs = [proc.communicate(timeout=60) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], [err for _, err in outs]

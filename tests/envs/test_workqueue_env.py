@@ -26,8 +26,8 @@ def test_tasks_run_inside_the_environment_unpacked_once_per_worker(
     executor = WorkQueueExecutor(workers=2, environment=analysis_env, run_info_dir=tmp_path)
     with executor, by_value(_processors):  # one pair of workers for the run and the check
         out, report = run(fileset, UsesInflection(), executor=executor, chunksize=300)
-        # eight more tasks on the two workers: at most two unpacked copies, in their workspaces
-        prefixes = sandbox_prefixes(executor, 8)
+        # four more tasks on the two workers: at most two unpacked copies, in their workspaces
+        prefixes = sandbox_prefixes(executor, 4)
     assert out["word"] == {"muons": 1000}
     assert out["events"] == {"SingleMu": 1000}
     assert report.chunks_ok == report.chunks_total > 1
