@@ -13,14 +13,14 @@ and the fileset of what failed (:func:`failed_fileset`), used by :mod:`colframe.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .fileset import Dataset, FileSpec
 from .plan import WorkItem, coalesce
-from .results import ChunkFailure
+from .results import ChunkFailure, TracebackBudget
 
 __all__ = [
     "ChunkCounts",
@@ -220,6 +220,7 @@ class RunReport:
     coverage: Coverage = field(default_factory=dict)
     #: the ROOT UUID of every planned file, by path: merging knows a file under any URL
     uuids: dict[str, str] = field(default_factory=dict)
+    _tracebacks: TracebackBudget = field(default_factory=TracebackBudget, repr=False, compare=False)
 
     files_total = _InPart("files", "total")
     files_from_cache = _InPart("files", "from_cache")
@@ -271,6 +272,10 @@ class RunReport:
         """
         return failed_fileset(self)
 
+    def skip(self, failure: ChunkFailure) -> None:
+        """Record a skipped file or chunk (its traceback only among the first few of its cause)."""
+        self.skipped.append(self._tracebacks(failure))
+
     def summary(self) -> str:
         """A short multi-line text for terminals and logs."""
         wall = sum(self.wall_seconds.values())
@@ -295,7 +300,7 @@ class RunReport:
             stats = ", ".join(f"{k} {v}" for k, v in self.executor_stats.items())
             lines.append(f"engine: {stats}")
         lines.extend(f"FAILED  {failure.describe()}" for failure in self.failures)
-        lines.extend(f"SKIPPED {failure.describe()}" for failure in self.skipped)
+        lines.extend(_skipped_lines(self.skipped))
         return "\n".join(lines)
 
     def _checkpoint_lines(self) -> list[str]:
@@ -313,3 +318,19 @@ class RunReport:
         if self.checkpoints_rejected:
             line += f"; {self.checkpoints_rejected} corrupt checkpoints recomputed"
         return [line]
+
+
+def _skipped_lines(skipped: list[ChunkFailure], per_cause: int = 5) -> list[str]:
+    """A line per skipped file or chunk, the first ``per_cause`` of each cause; then a count."""
+    shown: Counter[str] = Counter()
+    lines = []
+    for failure in skipped:
+        shown[failure.exc_type] += 1
+        if shown[failure.exc_type] <= per_cause:
+            lines.append(f"SKIPPED {failure.describe()}")
+    lines.extend(
+        f"SKIPPED {count - per_cause} more: {cause}"
+        for cause, count in shown.items()
+        if count > per_cause
+    )
+    return lines

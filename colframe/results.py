@@ -7,10 +7,11 @@ records; this module imports nothing of colframe's.
 from __future__ import annotations
 
 import traceback as tb
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["ChunkFailure", "Err", "Ok", "Result", "typename"]
+__all__ = ["ChunkFailure", "Err", "Ok", "Result", "TracebackBudget", "typename"]
 
 
 def typename(obj: Any) -> str:
@@ -74,6 +75,23 @@ class ChunkFailure:
         """One line: where, and the cause."""
         return f"{self.kind} {self.where()}: {self.exc_type}: {self.message}"
 
+
+class TracebackBudget:
+    """Keeps the traceback of the first ``per_cause`` failures of each exception type.
+
+    Later failures of that type keep their item, type and message (a rerun needs the
+    item) without the traceback: 20,000 skipped chunks do not hold 20,000 tracebacks.
+    """
+
+    def __init__(self, per_cause: int = 5) -> None:
+        self.per_cause = per_cause
+        self.seen: Counter[str] = Counter()
+
+    def __call__(self, failure: ChunkFailure) -> ChunkFailure:
+        self.seen[failure.exc_type] += 1
+        if self.seen[failure.exc_type] <= self.per_cause or not failure.traceback:
+            return failure
+        return replace(failure, traceback="")
 
 
 @dataclass(frozen=True)

@@ -329,7 +329,7 @@ class Runner:
     def _bad_file(self, failure: ChunkFailure, report: RunReport) -> None:
         if failure.matches(self.skip):
             report.files.skipped += 1
-            report.skipped.append(failure)
+            report.skip(failure)
             return
         report.failures.append(failure)
         if not self.skip and failure.matches((OSError,)):
@@ -356,7 +356,7 @@ class Runner:
         finally:
             chunk.close()  # files it opened in this process (in-process executors)
         report.chunks = outcome.chunks
-        report.skipped.extend(outcome.skipped)
+        report.skipped.extend(outcome.skipped)  # tracebacks already budgeted by run_chunks
         report.failures.extend(outcome.failed)
         report.wall_seconds.update(outcome.wall_seconds)
         report.executor_stats = executor.stats()

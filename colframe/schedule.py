@@ -27,7 +27,7 @@ from .plan import Plan, WorkItem
 from .preprocess import MappingCache, MetadataCache, fetch_metadata
 from .progress import Progress
 from .report import ChunkCounts
-from .results import ChunkFailure, Err, Ok, Result
+from .results import ChunkFailure, Err, Ok, Result, TracebackBudget
 
 __all__ = ["MergeTree", "Outcome", "file_metadata", "merge_groups_total", "run_chunks"]
 
@@ -173,6 +173,7 @@ def run_chunks(
     events = items.events if isinstance(items, Plan) else sum(len(i) for i in items)
     counts = ChunkCounts(total=len(items), events=events)
     outcome = Outcome(counts, bytearray(len(items)))
+    tracebacks = TracebackBudget()  # every skipped chunk is kept; a few tracebacks per cause
     tree = MergeTree(len(items), fan_in)
     bars = _Bars(progress, events, tree.merges_expected)
     # task -> plan index (a chunk) or (node, refs) (a merge); insertion-ordered
@@ -222,7 +223,7 @@ def run_chunks(
                 if isinstance(result, Err):
                     if not result.failure.matches(skip):
                         return stop(result.failure)
-                    outcome.skipped.append(result.failure)
+                    outcome.skipped.append(tracebacks(result.failure))
                     counts.skipped += 1
                     record(tree.put(0, what, None))
                 else:

@@ -608,3 +608,24 @@ def test_retries_apply_without_changing_the_callers_executor(good):
     with pytest.raises(ChunkError) as info:
         run({"d": [good]}, Raises(), executor=executor)
     assert info.value.failure.attempts == 3
+
+
+def test_many_skipped_chunks_keep_every_item_and_a_few_tracebacks_per_cause(good, tmp_path):
+    # 20,000 bad chunks must not hold 20,000 tracebacks (a few kB each): every item stays
+    # (the rerun fileset is built from them), the first few tracebacks of each cause too
+    missing = [str(tmp_path / f"missing{i}.root") for i in range(7)]
+    fileset = {"ok": [good], "gone": missing}
+    out, report = run(fileset, Raises(), chunksize=500, retries=0, skipbadfiles=(OSError, ValueError))
+    assert out is None or not out
+    assert report.chunks_skipped == report.chunks_total == 12
+    assert report.files_skipped == 7
+    for failures in (report.skipped[:7], report.skipped[7:]):  # files, then chunks
+        assert [bool(f.traceback) for f in failures] == [i < 5 for i in range(len(failures))]
+    assert {f.exc_type for f in report.skipped[7:]} == {"ValueError"}
+    rerun = report.failed_fileset()
+    assert sorted(rerun["gone"]["files"]) == sorted(missing)
+    assert sum(stop - start for start, stop in next(iter(rerun["ok"]["files"].values()))["steps"]) == 6_000
+    summary = report.summary().splitlines()
+    assert sum(line.startswith("SKIPPED") and "more:" not in line for line in summary) == 10
+    assert "SKIPPED 7 more: ValueError" in summary
+    assert "SKIPPED 2 more: FileNotFoundError" in summary

@@ -6,10 +6,11 @@ from __future__ import annotations
 import _processors
 import pytest
 from _compare import assert_same
-from _processors import UsesInflection, run
+from _processors import MuonHists, UsesInflection, run
 from coffea import processor
 from conftest import shared_file
 
+import colframe
 import processors.adl
 from colframe.errors import ChunkError, ExecutorError, PreflightError
 from colframe.executors import _local_workers
@@ -83,3 +84,36 @@ def test_colframe_environment_runs_an_adl_query(fileset, colframe_env, bare_work
 
 def colframe_run(fileset, executor):
     return run(fileset, Q4Processor(), executor=executor, schema=ADLNanoAODSchema, chunksize=300)
+
+
+def test_daskvine_runs_the_graph_inside_the_environment(
+    fileset, colframe_env, bare_workers, tmp_path, monkeypatch
+):
+    # the dask-awkward path: DaskVine's function-call library runs in envs/colframe.json on
+    # workers that have nothing of .venv (task_mode="tasks" attaches the environment to each
+    # task the same way, add_environment, as the executor's task mode tested above)
+    import dask
+    from ndcctools.taskvine import DaskVine
+
+    from colframe.dask_awkward import apply_to_fileset
+    from colframe.executors.taskvine import local_workers
+
+    monkeypatch.delenv("TCP_LOW_PORT", raising=False)  # DaskVine(port=0) sets them
+    monkeypatch.delenv("TCP_HIGH_PORT", raising=False)
+    expected = colframe.Runner(chunksize=300, status=False)(
+        fileset, "Events", processor_instance=MuonHists()
+    )
+    manager = DaskVine(port=0, run_info_path=str(tmp_path / "vine-run-info"))
+    with local_workers(manager, 2):
+        out = apply_to_fileset(MuonHists(dask=True), fileset, chunksize=300)
+        (computed,) = dask.compute(
+            out,
+            scheduler=manager.get,
+            task_mode="function-calls",
+            environment=str(colframe_env),
+            worker_transfers=True,
+            resources={"cores": 1},
+            lib_resources={"cores": 1, "slots": 1},
+            progress_disable=True,
+        )
+    assert_same({name: value[name] for name, value in computed.items()}, expected)
