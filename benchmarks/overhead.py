@@ -69,21 +69,27 @@ def _executors(workers: int, slow_chunks: int):
     yield f"workqueue({workers})", WorkQueueExecutor(workers=workers), slow_chunks
 
 
-def call_breakdown(run_info: Path) -> dict[str, float] | None:
-    """Median ms per call, by phase, of the FunctionCalls/tasks in TaskVine transaction logs
-    under ``run_info``: dispatched -> worker start -> worker end -> returned (DONE)."""
+def call_breakdown(run_info: Path, category: str = "processing") -> dict[str, float] | None:
+    """Median ms per call, by phase, of the ``category`` calls (chunks, ``submit_all``) in the
+    TaskVine transaction logs under ``run_info``: dispatched -> worker start -> worker end ->
+    returned to the manager."""
     phases: dict[str, list[float]] = {"to worker": [], "on worker": [], "back to manager": []}
     for log in run_info.glob("*/vine-logs/transactions"):
         running: dict[str, float] = {}
+        wanted: set[str] = set()
         for line in log.read_text().splitlines():
             fields = line.split(" ", 5)
-            if line.startswith("#") or len(fields) < 5 or fields[2] != "TASK":
+            if line.startswith("#") or len(fields) < 6 or fields[2] != "TASK":
                 continue
             when, task, state = int(fields[0]) / 1e6, fields[3], fields[4]
-            if state == "RUNNING":
+            if state == "READY" and fields[5].split(" ", 1)[0] == category:
+                wanted.add(task)
+            elif state == "RUNNING" and task in wanted:
                 running[task] = when
             elif state == "RETRIEVED" and task in running:
                 measured = json.loads(fields[5][fields[5].rindex("{") :])
+                if "time_worker_start" not in measured:  # a lost call
+                    continue
                 start, end = measured["time_worker_start"][0], measured["time_worker_end"][0]
                 phases["to worker"].append(start - running[task])
                 phases["on worker"].append(end - start)
@@ -199,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             "per process, so in a dask worker it also counts the worker's own threads (event",
             "loop, heartbeats) while a chunk runs.",
             "",
-            "The TaskVine split is read from the manager's transaction log, over every call of",
-            "the row (chunks, merges, warm-up, submit_all): the median time from dispatch to the",
+            "The TaskVine split is read from the manager's transaction log, over the row's",
+            "`processing` calls (chunks of both runs, submit_all's tasks): the median time from dispatch to the",
             "worker's start, the worker's own run of the call, and from its end to the call's",
             "return in the manager. The worker's run includes unpickling the chunk and calling",
             "the library; the chunk's own work (opening the file, NanoEvents) is inside it.",
