@@ -7,6 +7,7 @@ maxchunks that looks past skipped files, coffea's accumulate rules.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 
 import pytest
@@ -179,13 +180,30 @@ def test_use_result_type_returns_err_for_a_skipbadfiles_type(tmp_path):
     assert isinstance(result.exception, FileNotFoundError)
 
 
+@contextlib.contextmanager
 def _vine_factory(port: int):
+    """A local ``ndcctools.taskvine.Factory`` for the manager on ``port``.
+
+    Its worker can outlive it: once the manager is gone, a ``vine_worker`` retrying it
+    ignored the factory's SIGTERM (seen for 30 min after a CI run). What is left is killed.
+    """
+    import psutil
     from ndcctools.taskvine import Factory
 
     factory = Factory(manager_host_port=f"localhost:{port}", batch_type="local")
     factory.min_workers = factory.max_workers = 1
     factory.cores, factory.disk = 2, 4096
-    return factory
+    workers: list[psutil.Process] = []
+    with factory:
+        try:
+            yield factory
+        finally:
+            workers = [
+                p for p in psutil.Process().children(recursive=True) if "vine_worker" in p.name()
+            ]
+    for worker in workers:
+        with contextlib.suppress(psutil.Error):
+            worker.kill()
 
 
 @pytest.mark.parametrize(
@@ -199,7 +217,6 @@ def _vine_factory(port: int):
 )
 def test_adl_processors_run_by_changing_only_the_import(executor, monkeypatch, tmp_path):
     """The ADL processors (written against coffea.processor), through colframe.processor."""
-    import contextlib
     import os
     import socket
     import sys
