@@ -439,8 +439,9 @@ def _environ_kept() -> Iterator[None]:
     distributed's Nanny sets its ``distributed.nanny.pre-spawn-environ`` variables
     (``MALLOC_TRIM_THRESHOLD_=65536``, ``OMP_NUM_THREADS=1``, ...) in its own process before
     spawning a worker, and leaves them there: every process started afterwards (TaskVine and
-    Work Queue workers, a futures pool) inherited them. With ``MALLOC_TRIM_THRESHOLD_`` the ADL
-    q7 chunks took 60% more CPU (glibc returning memory to the system after every free).
+    Work Queue workers, a futures pool) inherited them, and with ``MALLOC_TRIM_THRESHOLD_`` glibc
+    returns memory to the system after nearly every free: the ADL chunks of TaskVine workers
+    started after a dask cluster ran far slower (benchmarks/results/adl_taskvine.md).
     """
     saved = dict(os.environ)
     try:

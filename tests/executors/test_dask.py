@@ -364,8 +364,8 @@ def test_bad_connect_timeout():
 def test_starting_a_local_cluster_leaves_the_drivers_environment_alone():
     # distributed's Nanny writes its pre-spawn variables (MALLOC_TRIM_THRESHOLD_=65536,
     # OMP_NUM_THREADS=1, ...) into the driver's os.environ: every process started after it
-    # (TaskVine and Work Queue workers, a futures pool) inherited them; with
-    # MALLOC_TRIM_THRESHOLD_ the ADL q7 chunks took 60% more CPU
+    # (TaskVine and Work Queue workers, a futures pool) inherited them, and with
+    # MALLOC_TRIM_THRESHOLD_ their ADL chunks ran far slower
     before = dict(os.environ)
     with DaskExecutor(workers=1, dashboard_address=":0"):
         assert dict(os.environ) == before
