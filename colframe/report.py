@@ -220,7 +220,8 @@ class RunReport:
     coverage: Coverage = field(default_factory=dict)
     #: the ROOT UUID of every planned file, by path: merging knows a file under any URL
     uuids: dict[str, str] = field(default_factory=dict)
-    _tracebacks: TracebackBudget = field(default_factory=TracebackBudget, repr=False, compare=False)
+    #: the run's one budget of skipped failures' tracebacks (files and chunks alike)
+    tracebacks: TracebackBudget = field(default_factory=TracebackBudget, repr=False, compare=False)
 
     files_total = _InPart("files", "total")
     files_from_cache = _InPart("files", "from_cache")
@@ -274,7 +275,7 @@ class RunReport:
 
     def skip(self, failure: ChunkFailure) -> None:
         """Record a skipped file or chunk (its traceback only among the first few of its cause)."""
-        self.skipped.append(self._tracebacks(failure))
+        self.skipped.append(self.tracebacks(failure))
 
     def summary(self) -> str:
         """A short multi-line text for terminals and logs."""

@@ -351,12 +351,18 @@ class Runner:
         work = chunk if store is None else self._checkpointed(store, chunk, items, report)
         try:
             outcome = run_chunks(
-                executor, work, items, fan_in=self.fan_in, skip=self.skip, progress=progress
+                executor,
+                work,
+                items,
+                fan_in=self.fan_in,
+                skip=self.skip,
+                progress=progress,
+                tracebacks=report.tracebacks,
             )
         finally:
             chunk.close()  # files it opened in this process (in-process executors)
         report.chunks = outcome.chunks
-        report.skipped.extend(outcome.skipped)  # tracebacks already budgeted by run_chunks
+        report.skipped.extend(outcome.skipped)  # tracebacks budgeted by report.tracebacks
         report.failures.extend(outcome.failed)
         report.wall_seconds.update(outcome.wall_seconds)
         report.executor_stats = executor.stats()

@@ -151,6 +151,7 @@ def run_chunks(
     fan_in: int,
     skip: tuple[type[BaseException], ...],
     progress: Progress,
+    tracebacks: TracebackBudget | None = None,
 ) -> Outcome:
     """Run ``work`` on ``items`` through ``executor``, merging outputs along a :class:`MergeTree`.
 
@@ -173,7 +174,8 @@ def run_chunks(
     events = items.events if isinstance(items, Plan) else sum(len(i) for i in items)
     counts = ChunkCounts(total=len(items), events=events)
     outcome = Outcome(counts, bytearray(len(items)))
-    tracebacks = TracebackBudget()  # every skipped chunk is kept; a few tracebacks per cause
+    # every skipped chunk is kept, only a few tracebacks per cause (the run's report's budget)
+    tracebacks = TracebackBudget() if tracebacks is None else tracebacks
     tree = MergeTree(len(items), fan_in)
     bars = _Bars(progress, events, tree.merges_expected)
     # task -> plan index (a chunk) or (node, refs) (a merge); insertion-ordered
