@@ -527,6 +527,17 @@ def exceeded(et) -> str:
     return ", ".join(parts)
 
 
+def workers_lost(stats, fast_aborted: int) -> int:
+    """Workers that went away without the manager asking: killed, crashed, cut off.
+
+    The engines' own ``workers_lost`` counts only a loss seen while reading a worker's
+    message; one seen while sending a task or fetching an output is removed as a failure
+    but not counted. So: every removal but the ones the manager chose.
+    """
+    chosen = stats.workers_released + stats.workers_idled_out + fast_aborted
+    return max(stats.workers_lost, stats.workers_removed - chosen)
+
+
 def check_int(name: str, value: Any, low: int) -> None:
     """Raise ExecutorError unless ``value`` is an int >= ``low``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < low:

@@ -29,7 +29,14 @@ from ..errors import ExecutorError, TaskEngineError
 from ..results import Ok
 from ._base import Task
 from ._local_workers import LocalWorkers
-from ._manager_worker import CATEGORIES, Finished, ManagerWorkerExecutor, check_int, exceeded
+from ._manager_worker import (
+    CATEGORIES,
+    Finished,
+    ManagerWorkerExecutor,
+    check_int,
+    exceeded,
+    workers_lost,
+)
 from ._vine_worker import FUNCTION_FILE, OUTPUT_FILE, input_name, run, warm_up
 
 __all__ = ["EXEC_MODES", "MODES", "TaskVineExecutor", "VineRef", "cctools_fixes", "default_exec_mode", "local_workers"]
@@ -294,7 +301,7 @@ class TaskVineExecutor(ManagerWorkerExecutor):
         return {
             "mode": self.mode,
             **({} if self.monitored else {"exec_mode": self._library_mode}),
-            "workers_lost": stats.workers_lost,
+            "workers_lost": workers_lost(stats, stats.workers_slow),
             "recovery_tasks": stats.tasks_recovery,
         }
 

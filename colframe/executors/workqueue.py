@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import extras
 from ._base import Task
-from ._manager_worker import CATEGORIES, Finished, ManagerWorkerExecutor, exceeded
+from ._manager_worker import CATEGORIES, Finished, ManagerWorkerExecutor, exceeded, workers_lost
 from ._store import FileRef
 from ._vine_worker import FUNCTION_FILE, OUTPUT_FILE, input_name, run
 
@@ -197,7 +197,7 @@ class WorkQueueExecutor(ManagerWorkerExecutor):
 
     def _engine_stats(self) -> dict[str, Any]:
         stats = self.manager.stats
-        return {"workers_lost": stats.workers_lost}
+        return {"workers_lost": workers_lost(stats, stats.workers_fast_aborted)}
 
     # refs: output files in the staging directory ---------------------------------
     def fetch(self, ref: FileRef) -> Any:
