@@ -273,3 +273,35 @@ class UsesInflection(processor.ProcessorABC):
 
     def postprocess(self, accumulator):
         return accumulator
+
+
+def _group_of_worker() -> int | None:
+    """The process group of the ``vine_worker`` / ``work_queue_worker`` this process runs under."""
+    pid = os.getppid()
+    while pid > 1:
+        with open(f"/proc/{pid}/stat") as stream:
+            stat = stream.read()
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        ppid, pgrp = (int(field) for field in stat[stat.rindex(")") + 2 :].split()[1:3])
+        if comm in ("vine_worker", "work_queue_work"):  # comm: 15 characters at most
+            return pgrp
+        pid = ppid
+    return None
+
+
+class ProcessGroups(processor.ProcessorABC):
+    """Counts the chunks whose process shares its worker's process group.
+
+    A worker kills a task (or a library it evicts) by signalling the task's own process
+    group; a task left in the worker's group cannot be killed, and the worker blocks."""
+
+    def process(self, events):
+        worker_group = _group_of_worker()
+        return {
+            "chunks": 1,
+            "under_a_worker": int(worker_group is not None),
+            "in_the_workers_group": int(worker_group == os.getpgid(0)),
+        }
+
+    def postprocess(self, accumulator):
+        return accumulator

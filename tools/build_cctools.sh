@@ -57,6 +57,9 @@ echo "cctools: building $(basename "$src") into $venv (about 20 s on 2 cores)"
 tar xzf "$src" -C "$work"
 cd "$work"/cctools-*/
 "$py" "$here/tools/cctools_patches.py" apply .
+# the programs a run starts (and may still be running): checked after the install
+programs="taskvine/src/worker/vine_worker work_queue/src/work_queue_worker batch_job/src/vine_factory
+    batch_job/src/work_queue_factory resource_monitor/src/resource_monitor"
 {
     # TCP_LOW_PORT/TCP_HIGH_PORT must not leak into anything the build starts
     unset TCP_LOW_PORT TCP_HIGH_PORT
@@ -64,12 +67,22 @@ cd "$work"/cctools-*/
         --with-perl-path no --without-system-chirp --without-system-doc --without-system-ftp-lite \
         --without-system-grow --without-system-makeflow --without-system-parrot
     make -j"$(nproc)"
+    # a program that is running (a worker left by an earlier run) cannot be overwritten
+    # (ETXTBSY) and cctools' install loops ignore the error: unlink the old programs
+    # first (a running one keeps its copy), then check the new ones are in place
+    for program in $programs; do rm -f "$venv/bin/$(basename "$program")"; done
     make install
 } >"$work/build.log" 2>&1 || {
     tail -40 "$work/build.log" >&2
     echo "cctools: build failed (last lines above)" >&2
     exit 1
 }
+for program in $programs; do
+    cmp -s "$program" "$venv/bin/$(basename "$program")" || {
+        echo "cctools: $program was built but not installed into $venv/bin" >&2
+        exit 1
+    }
+done
 have_taskvine || { echo "cctools: built, but $py cannot import ndcctools.taskvine" >&2; exit 1; }
 "$py" "$here/tools/cctools_patches.py" mark "$(site_of_taskvine)"
 echo "cctools: ndcctools.taskvine $("$py" -c 'import ndcctools.taskvine as v; print(v.__version__)') installed in $venv"

@@ -42,6 +42,31 @@ FIXES = [
             "the driver. Present in 7.17.1 and on master (August 2026)."
         ),
     ),
+    Fix(
+        name="vine-worker-setpgid-race",
+        path="taskvine/src/worker/vine_process.c",
+        old="\t} else {\n\t\tif (chdir(p->sandbox)) {",
+        new="\t} else {\n\t\tsetpgid(0, 0);\n\t\tif (chdir(p->sandbox)) {",
+        why=(
+            "the worker makes each task (and each library) the leader of its own process "
+            "group from the parent side only, after fork: when the child execs first, "
+            "setpgid fails (EACCES), the later kill(-pid, SIGKILL) reaches nothing and the "
+            "worker blocks for ever in waitpid. A manager that evicts an idle library (as "
+            "when a run switches from direct to fork mode after a crash) then hangs the run "
+            "(about 1 run in 15 here). The child now sets its own group too. 7.17.1."
+        ),
+    ),
+    Fix(
+        name="wq-worker-setpgid-race",
+        path="work_queue/src/work_queue_process.c",
+        old="\t} else {\n\t\tif(chdir(p->sandbox)) {",
+        new="\t} else {\n\t\tsetpgid(0, 0);\n\t\tif(chdir(p->sandbox)) {",
+        why=(
+            "the same race in the Work Queue worker: a task cancelled or timed out whose "
+            "child exec'd before the parent's setpgid is never killed, and the worker "
+            "blocks in waitpid until the task ends on its own. 7.17.1."
+        ),
+    ),
 ]
 
 MARKER = Path("ndcctools") / "taskvine" / "colframe-patches.txt"

@@ -79,8 +79,8 @@ class TaskVineExecutor(ManagerWorkerExecutor):
             after a call crashes its library, the run goes on in "fork") or "fork" (a
             child forked per call: crashes isolated, but what a call loads is loaded
             again by the next). None (default): "direct" when the driver's cctools
-            carries the fix that lets the manager survive a library crash (the build
-            of ``make setup``), else "fork".
+            carries the fixes direct mode needs (:data:`DIRECT_NEEDS_FIXES`, in the
+            build of ``make setup``), else "fork".
         retries: extra attempts for a failed task (the one colframe retry layer).
         replicas: how many workers keep a copy of each partial output.
         connect_timeout: seconds to wait for the first worker before failing.
@@ -353,9 +353,11 @@ class TaskVineExecutor(ManagerWorkerExecutor):
         )
 
 
-#: the cctools fix that keeps the manager alive when a worker's first call crashes its
-#: library (tools/cctools_patches.py); without it direct mode could end the driver
-DIRECT_NEEDS_FIX = "vine-forsaken-first-task-div0"
+#: the cctools fixes direct mode needs (tools/cctools_patches.py): the manager survives a
+#: worker's first call crashing its library (else SIGFPE ends the driver), and a worker can
+#: kill a library it is told to evict (else, when a crash switches the run to fork mode, the
+#: worker evicting its idle direct library can block for ever and the run hangs)
+DIRECT_NEEDS_FIXES = frozenset({"vine-forsaken-first-task-div0", "vine-worker-setpgid-race"})
 
 
 def cctools_fixes() -> frozenset[str]:
@@ -372,8 +374,8 @@ def cctools_fixes() -> frozenset[str]:
 
 
 def default_exec_mode() -> str:
-    """ "direct" when the driver's cctools carries :data:`DIRECT_NEEDS_FIX`, else "fork"."""
-    return "direct" if DIRECT_NEEDS_FIX in cctools_fixes() else "fork"
+    """ "direct" when the driver's cctools carries :data:`DIRECT_NEEDS_FIXES`, else "fork"."""
+    return "direct" if cctools_fixes() >= DIRECT_NEEDS_FIXES else "fork"
 
 
 @contextmanager

@@ -13,7 +13,16 @@ from pathlib import Path
 
 import pytest
 from _compare import assert_same
-from _processors import CoffeaStyle, KillsInFirstMerge, KillsOnce, MemoryHog, Raises, Slow, run
+from _processors import (
+    CoffeaStyle,
+    KillsInFirstMerge,
+    KillsOnce,
+    MemoryHog,
+    ProcessGroups,
+    Raises,
+    Slow,
+    run,
+)
 from conftest import shared_file
 
 from colframe.errors import ChunkError, NoWorkersError
@@ -158,14 +167,28 @@ def test_status_follows_the_workers_connected(engine, tmp_path):
         assert executor.slots == executor.cores
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_task_has_a_process_group_of_its_own(engine, generated, tmp_path):
+    # the worker kills a task, or a library it evicts, through the task's process group;
+    # cctools 7.17.1 set that group from the parent only, racing the child's exec: a task
+    # left in the worker's group could not be killed and the worker blocked in waitpid for
+    # ever (a run switching from direct to fork mode hung). `make setup` builds the fix
+    fileset = {"synth": [str(p) for p in generated]}
+    executor = ENGINES[engine](workers=2, run_info_dir=tmp_path)
+    out, _ = run(fileset, ProcessGroups(), executor=executor, chunksize=1_000)
+    assert out["chunks"] == out["under_a_worker"] == 18
+    assert out["in_the_workers_group"] == 0
+
+
 # TaskVine serverless: how calls run ----------------------------------------------
 def test_make_setup_builds_cctools_with_the_fix_direct_mode_needs():
     # the manager of an unfixed cctools 7.17.1 dies of SIGFPE when a worker's first
     # returned call is "forsaken" (its library crashed): direct mode is the default only
     # where the fix is in (tools/cctools_patches.py, applied by `make setup`)
-    from colframe.executors.taskvine import DIRECT_NEEDS_FIX, cctools_fixes, default_exec_mode
+    from colframe.executors.taskvine import DIRECT_NEEDS_FIXES, cctools_fixes, default_exec_mode
 
-    assert DIRECT_NEEDS_FIX in cctools_fixes()
+    assert cctools_fixes() >= DIRECT_NEEDS_FIXES
+    assert "wq-worker-setpgid-race" in cctools_fixes()
     assert default_exec_mode() == "direct"
 
 
