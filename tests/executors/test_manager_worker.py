@@ -175,8 +175,8 @@ def test_every_task_has_a_process_group_of_its_own(engine, generated, tmp_path):
     # ever (a run switching from direct to fork mode hung). `make setup` builds the fix
     fileset = {"synth": [str(p) for p in generated]}
     executor = ENGINES[engine](workers=2, run_info_dir=tmp_path)
-    out, _ = run(fileset, ProcessGroups(), executor=executor, chunksize=1_000)
-    assert out["chunks"] == out["under_a_worker"] == 18
+    out, _ = run(fileset, ProcessGroups(), executor=executor, chunksize=2_000)
+    assert out["chunks"] == out["under_a_worker"] == 9
     assert out["in_the_workers_group"] == 0
 
 
