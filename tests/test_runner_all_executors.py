@@ -33,7 +33,7 @@ def test_generated_data_equals_coffea(executor, generated):
     assert report.bytes_read > 0
 
 
-@pytest.mark.slow  # 10 s per executor
+@pytest.mark.slow  # 5-20 s per executor
 def test_real_nanoaod_equals_coffea(executor):
     fileset = {
         "DY": [str(shared_file("nano_dy.root")), str(shared_file("nano_dy_empty.root"))],
@@ -45,10 +45,13 @@ def test_real_nanoaod_equals_coffea(executor):
         },
         "SingleMu": [str(shared_file("Run2012B_SingleMu_1000.root"))],
     }
-    runner = colframe.Runner(executor, chunksize=100, fan_in=2, status=False)
-    out = runner(fileset, processor_instance=CoffeaStyle(), treename="Events")
-    assert_same(out, coffea_oracle(fileset, CoffeaStyle(), 100))
+    # chunks of 250: SingleMu in 4, every other file in one, merged in a tree of fan-in 2
+    runner = colframe.Runner(executor, chunksize=250, fan_in=2, savemetrics=True, status=False)
+    out, report = runner(fileset, processor_instance=CoffeaStyle(), treename="Events")
+    assert_same(out, coffea_oracle(fileset, CoffeaStyle(), 250))
     assert out["events"] == {"DY": 40, "Data": 40, "ttbar": 200, "SingleMu": 1000}
+    assert report.chunks_ok == report.chunks_total == 8  # the empty file is a chunk of 0 entries
+    assert report.merges >= 3
 
 
 @pytest.mark.parametrize("form", ["positional", "keyword", "callable", "colframe_abc"])
