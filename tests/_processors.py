@@ -275,32 +275,33 @@ class UsesInflection(processor.ProcessorABC):
         return accumulator
 
 
-def _group_of_worker() -> int | None:
-    """The process group of the ``vine_worker`` / ``work_queue_worker`` this process runs under."""
-    pid = os.getppid()
+
+def _worker_child() -> tuple[int, int] | None:
+    """(pid, process group) of the process that the worker this chunk runs under forked."""
+    pid, child = os.getpid(), None
     while pid > 1:
-        with open(f"/proc/{pid}/stat") as stream:
-            stat = stream.read()
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        ppid, pgrp = (int(field) for field in stat[stat.rindex(")") + 2 :].split()[1:3])
-        if comm in ("vine_worker", "work_queue_work"):  # comm: 15 characters at most
-            return pgrp
-        pid = ppid
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        ppid, pgrp = (int(field) for field in stat.rpartition(")")[2].split()[1:3])
+        if name in ("vine_worker", "work_queue_work"):  # /proc's names: 15 characters at most
+            return child
+        pid, child = ppid, (pid, pgrp)
     return None
 
 
 class ProcessGroups(processor.ProcessorABC):
-    """Counts the chunks whose process shares its worker's process group.
+    """Counts the chunks whose task the worker can kill.
 
-    A worker kills a task (or a library it evicts) by signalling the task's own process
-    group; a task left in the worker's group cannot be killed, and the worker blocks."""
+    A worker kills a task (or a library it evicts) by signalling the process group of
+    the process it forked: that process must lead its own group, else the signal reaches
+    nothing and the worker blocks in waitpid."""
 
     def process(self, events):
-        worker_group = _group_of_worker()
+        child = _worker_child()
         return {
             "chunks": 1,
-            "under_a_worker": int(worker_group is not None),
-            "in_the_workers_group": int(worker_group == os.getpgid(0)),
+            "under_a_worker": int(child is not None),
+            "task_leads_its_group": int(child is not None and child[0] == child[1]),
         }
 
     def postprocess(self, accumulator):

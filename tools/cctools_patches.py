@@ -53,7 +53,7 @@ FIXES = [
             "setpgid fails (EACCES), the later kill(-pid, SIGKILL) reaches nothing and the "
             "worker blocks for ever in waitpid. A manager that evicts an idle library (as "
             "when a run switches from direct to fork mode after a crash) then hangs the run "
-            "(about 1 run in 15 here). The child now sets its own group too. 7.17.1."
+            "(2 runs in 30 of a crash test here). The child now sets its own group too. 7.17.1."
         ),
     ),
     Fix(
